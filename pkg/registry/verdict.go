@@ -1,0 +1,111 @@
+package registry
+
+import (
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
+)
+
+// Outcome is the engine's answer to "will the kubelet be able to pull this image?".
+type Outcome int
+
+const (
+	// Pullable: the registry served the manifest with the credentials the kubelet would use,
+	// and (when candidate platforms were given) an entry the nodes can run.
+	Pullable Outcome = iota + 1
+	// NotPullable: the kubelet will fail for a reason the engine observed with certainty.
+	NotPullable
+	// Unverifiable: the engine cannot know (rate limit, outage, DNS, TLS, timeout, node-only
+	// credentials, blocked address). Callers must not treat this as a refusal by default.
+	Unverifiable
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Pullable:
+		return "pullable"
+	case NotPullable:
+		return "not_pullable"
+	case Unverifiable:
+		return "unverifiable"
+	}
+	return "unknown"
+}
+
+// Class names why a verdict is what it is. The values are a closed set: they are used as
+// Prometheus label values and in audit annotations, so never build one from input.
+type Class string
+
+const (
+	ClassOK                   Class = "ok"
+	ClassInvalidReference     Class = "invalid_reference"
+	ClassInvalidPullSecret    Class = "invalid_pull_secret"
+	ClassTagNotFound          Class = "tag_not_found"
+	ClassDigestNotFound       Class = "digest_not_found"
+	ClassRepositoryNotFound   Class = "repository_not_found"
+	ClassUnauthorized         Class = "unauthorized"
+	ClassCredentialsRejected  Class = "credentials_rejected"
+	ClassForbidden            Class = "forbidden"
+	ClassPlatformMissing      Class = "platform_missing"
+	ClassUnsupportedMediaType Class = "unsupported_media_type"
+	ClassUnsupportedDigest    Class = "unsupported_digest"
+	ClassRateLimited          Class = "rate_limited"
+	ClassRegistryUnavailable  Class = "registry_unavailable"
+	ClassDNSFailure           Class = "dns_failure"
+	ClassTLSFailure           Class = "tls_failure"
+	ClassTimeout              Class = "timeout"
+	ClassBlocked              Class = "blocked_by_network_policy"
+	ClassInvalidResponse      Class = "invalid_response"
+	ClassNodeCredentials      Class = "node_credentials"
+)
+
+// Classes lists every Class, for metrics initialisation and tests.
+var Classes = []Class{
+	ClassOK, ClassInvalidReference, ClassInvalidPullSecret, ClassTagNotFound, ClassDigestNotFound,
+	ClassRepositoryNotFound, ClassUnauthorized, ClassCredentialsRejected, ClassForbidden,
+	ClassPlatformMissing, ClassUnsupportedMediaType, ClassUnsupportedDigest, ClassRateLimited,
+	ClassRegistryUnavailable, ClassDNSFailure, ClassTLSFailure, ClassTimeout, ClassBlocked,
+	ClassInvalidResponse, ClassNodeCredentials,
+}
+
+// Request is one image to check, with what the kubelet would pull it with.
+type Request struct {
+	// Image is the reference exactly as written in the pod spec.
+	Image string
+	// Keyring holds the pod's pull secrets in pod order (nil: none).
+	Keyring *keyring.Keyring
+	// Platforms are the candidate nodes' platforms. Empty skips the platform check.
+	Platforms []ocispec.Platform
+}
+
+// Verdict is the engine's answer for one image.
+type Verdict struct {
+	Outcome Outcome
+	Class   Class
+	// Image is the reference as written; Reference the normalised one the runtime pulls.
+	Image     string
+	Reference string
+	// Digest the reference resolved to (Pullable only).
+	Digest string
+	// Platforms are the candidate platforms the image offers (Pullable with a platform check).
+	Platforms []string
+	// Credential says what worked: `imagePullSecret "regcred" (key "docker.io")` or "anonymous".
+	Credential string
+	// Detail is one line naming the registry/repository/tag and the cause the kubelet would hit.
+	Detail string
+	// Fix is one line telling the user what to change ("" when there is nothing to change).
+	Fix string
+	// Notes are findings that do not change the outcome (tag ignored because a digest is given,
+	// a rejected credential before the one that worked, platforms only some nodes can run).
+	Notes []string
+	// Cached is true when the verdict came from the cache without a registry round trip.
+	Cached bool
+}
+
+// Message is Detail and Fix on one line.
+func (v Verdict) Message() string {
+	if v.Fix == "" {
+		return v.Detail
+	}
+	return v.Detail + "; " + v.Fix
+}
