@@ -1,0 +1,98 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/pullguard/pullguard/pkg/registry"
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
+)
+
+// Checker is the registry engine as the handler sees it.
+type Checker interface {
+	Check(ctx context.Context, req registry.Request) registry.Verdict
+}
+
+// checkPanic carries a panic out of a check goroutine, where nothing could recover it, to the
+// handler's goroutine, where Handle answers it like any other panic.
+type checkPanic struct {
+	value any
+	stack []byte
+}
+
+type checkResult struct {
+	image   string
+	verdict registry.Verdict
+	panic   *checkPanic
+}
+
+// checkImages asks the checker about each distinct image, at most MaxConcurrentImages at a
+// time, and returns by ctx's deadline whatever happened: an image whose check has not finished
+// by then gets an Unverifiable/timeout verdict, so that the configured Unverifiable decision
+// applies and the API server never times out on us. A checker that ignores its context only
+// leaks its own goroutine, never delays the answer.
+func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.Keyring, platforms []ocispec.Platform, budget time.Duration) map[string]registry.Verdict {
+	results := make(chan checkResult, len(images))
+	sem := make(chan struct{}, h.cfg.MaxConcurrentImages)
+	for _, image := range images {
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			defer func() {
+				if r := recover(); r != nil {
+					results <- checkResult{image: image, panic: &checkPanic{value: r, stack: debug.Stack()}}
+				}
+			}()
+			v := h.checker.Check(ctx, registry.Request{Image: image, Keyring: kr, Platforms: platforms})
+			results <- checkResult{image: image, verdict: v}
+		}()
+	}
+
+	verdicts := make(map[string]registry.Verdict, len(images))
+	take := func(r checkResult) {
+		if r.panic != nil {
+			panic(*r.panic)
+		}
+		verdicts[r.image] = r.verdict
+	}
+wait:
+	for len(verdicts) < len(images) {
+		select {
+		case r := <-results:
+			take(r)
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	// Checks that finished in the same instant as the deadline still count.
+	for len(verdicts) < len(images) {
+		select {
+		case r := <-results:
+			take(r)
+		default:
+			for _, image := range images {
+				if _, ok := verdicts[image]; !ok {
+					verdicts[image] = timeoutVerdict(image, budget)
+				}
+			}
+		}
+	}
+	return verdicts
+}
+
+func timeoutVerdict(image string, budget time.Duration) registry.Verdict {
+	return registry.Verdict{
+		Outcome: registry.Unverifiable,
+		Class:   registry.ClassTimeout,
+		Image:   image,
+		Detail:  fmt.Sprintf("image %q not verified: the registry check did not finish within the %s admission budget", image, budget.Round(time.Millisecond)),
+	}
+}

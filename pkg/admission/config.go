@@ -1,0 +1,131 @@
+package admission
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"time"
+)
+
+// Mode is what the webhook does with its findings in a namespace. The names follow Pod Security
+// Admission and ValidatingAdmissionPolicy so that operators meet a familiar vocabulary.
+type Mode string
+
+const (
+	// ModeEnforce denies objects with an image that will not pull.
+	ModeEnforce Mode = "enforce"
+	// ModeWarn allows and returns one warning per finding.
+	ModeWarn Mode = "warn"
+	// ModeAudit allows silently; findings only reach the audit log and the metrics.
+	ModeAudit Mode = "audit"
+	// ModeOff checks nothing.
+	ModeOff Mode = "off"
+)
+
+// Modes lists every valid Mode.
+var Modes = []Mode{ModeEnforce, ModeWarn, ModeAudit, ModeOff}
+
+// Valid reports whether m is one of Modes.
+func (m Mode) Valid() bool {
+	switch m {
+	case ModeEnforce, ModeWarn, ModeAudit, ModeOff:
+		return true
+	}
+	return false
+}
+
+const (
+	// ModeLabel on a Namespace selects its Mode; absent, Config.DefaultMode applies.
+	ModeLabel = "pullguard.io/mode"
+	// Path is where the webhook server serves AdmissionReviews.
+	Path = "/validate"
+)
+
+// maxRequestBytesLimit is controller-runtime's own hard cap on an AdmissionReview body
+// (pkg/webhook/admission/http.go): a larger Config.MaxRequestBytes could never take effect.
+const maxRequestBytesLimit = 7 << 20
+
+// maxConcurrentImagesLimit keeps one admission from fanning out without bound; the registry
+// engine has its own global cap on round trips.
+const maxConcurrentImagesLimit = 256
+
+// Config holds every knob of the admission handler. DefaultConfig documents the defaults.
+type Config struct {
+	// DefaultMode applies to namespaces without a valid ModeLabel.
+	DefaultMode Mode
+	// DenyUnverifiable makes enforce mode also deny Unverifiable verdicts (rate limit, outage,
+	// timeout...). Off by default: an outage of a registry must not block a cluster.
+	DenyUnverifiable bool
+	// ExemptNamespaces are never checked.
+	ExemptNamespaces []string
+	// ExemptImages are path.Match patterns, tried against the image as written and against its
+	// normalised form (docker.io/library/nginx:1.25); a matching image is never sent to the registry.
+	ExemptImages []string
+	// ExemptUsers and ExemptGroups skip every check for requests made by them.
+	ExemptUsers  []string
+	ExemptGroups []string
+	// MaxBudget bounds the registry work of one admission.
+	MaxBudget time.Duration
+	// TimeoutMargin is kept back from the API server's ?timeout= so that the webhook answers
+	// before the API server gives up on it: budget = min(MaxBudget, timeout-TimeoutMargin).
+	TimeoutMargin time.Duration
+	// SecretCacheTTL is how long Secret and ServiceAccount GETs are reused (0 disables the cache).
+	SecretCacheTTL time.Duration
+	// MaxRequestBytes caps an AdmissionReview body (at most 7 MiB, controller-runtime's own cap).
+	MaxRequestBytes int64
+	// MaxConcurrentImages is how many images of one admission are checked in parallel.
+	MaxConcurrentImages int
+}
+
+// DefaultConfig returns the defaults: warn mode, Unverifiable allowed, 8 s budget with a 1 s
+// margin, 10 s secret cache, 7 MiB bodies, 16 images in parallel, no exemptions.
+func DefaultConfig() Config {
+	return Config{
+		DefaultMode:         ModeWarn,
+		MaxBudget:           8 * time.Second,
+		TimeoutMargin:       time.Second,
+		SecretCacheTTL:      10 * time.Second,
+		MaxRequestBytes:     maxRequestBytesLimit,
+		MaxConcurrentImages: 16,
+	}
+}
+
+// Validate reports every invalid field at once, so an operator fixes a config in one pass.
+func (c Config) Validate() error {
+	var errs []error
+	if !c.DefaultMode.Valid() {
+		errs = append(errs, fmt.Errorf("default mode %q is not one of %v", c.DefaultMode, Modes))
+	}
+	if c.MaxBudget <= 0 || c.MaxBudget > 30*time.Second {
+		// 30 s is the largest timeoutSeconds the API server accepts for a webhook.
+		errs = append(errs, fmt.Errorf("max budget must be in (0, 30s], got %s", c.MaxBudget))
+	}
+	if c.TimeoutMargin < 0 {
+		errs = append(errs, fmt.Errorf("timeout margin must not be negative, got %s", c.TimeoutMargin))
+	}
+	if c.SecretCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("secret cache TTL must not be negative, got %s", c.SecretCacheTTL))
+	}
+	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > maxRequestBytesLimit {
+		errs = append(errs, fmt.Errorf("max request bytes must be in (0, %d], got %d", maxRequestBytesLimit, c.MaxRequestBytes))
+	}
+	if c.MaxConcurrentImages < 1 || c.MaxConcurrentImages > maxConcurrentImagesLimit {
+		errs = append(errs, fmt.Errorf("max concurrent images must be in [1, %d], got %d", maxConcurrentImagesLimit, c.MaxConcurrentImages))
+	}
+	for _, p := range c.ExemptImages {
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("exempt image pattern %q: %w", p, err))
+		}
+	}
+	for _, l := range []struct {
+		name   string
+		values []string
+	}{{"exempt namespace", c.ExemptNamespaces}, {"exempt user", c.ExemptUsers}, {"exempt group", c.ExemptGroups}} {
+		for _, v := range l.values {
+			if v == "" {
+				errs = append(errs, errors.New(l.name+" must not be empty"))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,103 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
+)
+
+// credentials is what the kubelet will pull the workload's images with.
+type credentials struct {
+	keyring *keyring.Keyring
+	// notes are warnings about the credentials themselves (missing or ignored secrets).
+	notes []string
+	// unreadable names the reads that failed for another reason than NotFound. Without them
+	// nothing can be concluded: a secret the webhook cannot see may hold the credential that
+	// works, or a wrong one the kubelet would fail with (no anonymous fallback once a key matches).
+	unreadable []string
+}
+
+// resolveCredentials emulates the kubelet (spec §2.1): a Pod's spec.imagePullSecrets already
+// hold what the ServiceAccount admission plugin copied in, so a Pod's ServiceAccount is never
+// read. A pod template gets its ServiceAccount's secrets only when it lists none itself, as the
+// plugin will do for each of its pods. Secrets are read only from the object's own namespace:
+// that is the only namespace the kubelet reads them from.
+func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace string) credentials {
+	var creds credentials
+	names := pullSecretNames(w.spec)
+	if w.kind.template {
+		saNames, note, err := h.serviceAccountSecrets(ctx, namespace, w.serviceAccountName(), len(names) > 0)
+		switch {
+		case err != nil && len(names) == 0:
+			creds.unreadable = append(creds.unreadable, err.Error())
+		case len(names) == 0:
+			names = saNames
+		}
+		if note != "" {
+			creds.notes = append(creds.notes, note)
+		}
+	}
+
+	secrets := make([]corev1.Secret, 0, len(names))
+	for _, name := range names {
+		obj, found, err := h.objects.get(ctx, "Secret", namespace, name, func() client.Object { return &corev1.Secret{} })
+		switch {
+		case err != nil:
+			logf.FromContext(ctx).Error(err, "reading imagePullSecret", "secret", name)
+			creds.unreadable = append(creds.unreadable, fmt.Sprintf("imagePullSecret %q could not be read (%s)", name, errorReason(err)))
+		case !found:
+			creds.notes = append(creds.notes, fmt.Sprintf("imagePullSecret %q not found in namespace %q; the kubelet will pull without it", name, namespace))
+		default:
+			secrets = append(secrets, *obj.(*corev1.Secret))
+		}
+	}
+	creds.keyring = keyring.FromSecrets(secrets)
+	creds.notes = append(creds.notes, creds.keyring.Ignored()...)
+	return creds
+}
+
+// serviceAccountSecrets returns the names of the ServiceAccount's imagePullSecrets. When the
+// template has its own (templateHasSecrets), the ServiceAccount's are only worth a note: the
+// plugin will not copy them in, which surprises users who set both (spec row 18).
+func (h *Handler) serviceAccountSecrets(ctx context.Context, namespace, saName string, templateHasSecrets bool) ([]string, string, error) {
+	obj, found, err := h.objects.get(ctx, "ServiceAccount", namespace, saName, func() client.Object { return &corev1.ServiceAccount{} })
+	switch {
+	case err != nil:
+		logf.FromContext(ctx).Error(err, "reading ServiceAccount", "serviceAccount", saName)
+		return nil, "", fmt.Errorf("ServiceAccount %q could not be read (%s)", saName, errorReason(err))
+	case !found:
+		return nil, fmt.Sprintf("ServiceAccount %q not found in namespace %q; pods will be rejected until it exists", saName, namespace), nil
+	}
+	var names []string
+	for _, s := range obj.(*corev1.ServiceAccount).ImagePullSecrets {
+		if s.Name != "" {
+			names = append(names, s.Name)
+		}
+	}
+	if templateHasSecrets {
+		if len(names) > 0 {
+			return nil, fmt.Sprintf("ServiceAccount %q pull secrets [%s] are ignored because the pod template sets imagePullSecrets", saName, strings.Join(names, ", ")), nil
+		}
+		return nil, "", nil
+	}
+	return names, "", nil
+}
+
+// errorReason is a short, secret-free cause for a failed read, for user-facing messages.
+func errorReason(err error) string {
+	if r := apierrors.ReasonForError(err); r != "" {
+		return strings.ToLower(string(r))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "API server error"
+}

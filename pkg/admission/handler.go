@@ -1,0 +1,301 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/pullguard/pullguard/pkg/registry"
+)
+
+// Handler answers AdmissionReviews. It has no side effects: it writes nothing to the API server
+// and records no Events, so a dryRun request gets exactly the same treatment as a real one.
+type Handler struct {
+	cfg      Config
+	checker  Checker
+	objects  *objectCache
+	metadata client.Reader
+	metrics  *Metrics
+	decoder  admission.Decoder
+
+	exemptNamespaces, exemptUsers, exemptGroups sets.Set[string]
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// NewHandler builds the handler behind Setup. apiReader serves Secret and ServiceAccount GETs
+// (uncached: the handler caches them itself, briefly); metadata serves PartialObjectMetadata
+// of Namespaces and Nodes, typically from an informer cache. metrics may be nil.
+func NewHandler(cfg Config, checker Checker, apiReader, metadata client.Reader, metrics *Metrics) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid admission config: %w", err)
+	}
+	if checker == nil || apiReader == nil || metadata == nil {
+		return nil, errors.New("admission handler needs a checker, an API reader and a metadata reader")
+	}
+	if metrics == nil {
+		var err error
+		if metrics, err = NewMetrics(nil); err != nil {
+			return nil, err
+		}
+	}
+	return &Handler{
+		cfg:              cfg,
+		checker:          checker,
+		objects:          newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
+		metadata:         metadata,
+		metrics:          metrics,
+		decoder:          admission.NewDecoder(clientgoscheme.Scheme),
+		exemptNamespaces: sets.New(cfg.ExemptNamespaces...),
+		exemptUsers:      sets.New(cfg.ExemptUsers...),
+		exemptGroups:     sets.New(cfg.ExemptGroups...),
+	}, nil
+}
+
+// finding is the answer for one image at one field path that the user should hear about.
+type finding struct {
+	path    string
+	image   string
+	outcome registry.Outcome
+	reason  string
+	message string
+}
+
+// outcome collects what one admission found before the mode turns it into a response.
+type outcome struct {
+	findings []finding
+	// notes become warnings in warn and enforce modes only.
+	notes []string
+	// configWarnings are about the webhook's own configuration (an unknown kind, a bad mode
+	// label): they are returned in every mode, since nobody else will tell the operator.
+	configWarnings []string
+}
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	start := time.Now()
+	rec := &record{mode: modeUnknown, kind: kindLabel(req.Kind)}
+	defer func() {
+		if r := recover(); r != nil {
+			resp = h.panicResponse(ctx, r, debug.Stack())
+			rec.decision, rec.reason = decisionError, reasonPanic
+		}
+		// controller-runtime also sets the UID, except after a panic it recovered itself.
+		resp.UID = req.UID
+		elapsed := time.Since(start)
+		h.metrics.observe(rec, elapsed)
+		logf.FromContext(ctx).V(1).Info("admission decision", "decision", rec.decision, "mode", rec.mode,
+			"reason", rec.reason, "images", rec.images, "dryRun", ptrTrue(req.DryRun), "durationMs", elapsed.Milliseconds())
+	}()
+	return h.admit(ctx, req, rec)
+}
+
+func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record) admission.Response {
+	log := logf.FromContext(ctx)
+	budget := budgetFrom(ctx, h.cfg.MaxBudget)
+	ctx, cancel := context.WithDeadline(ctx, budget.deadline)
+	defer cancel()
+
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return skip(rec, reasonIgnored)
+	}
+	gvk := schema.GroupVersionKind(req.Kind)
+	isPod := gvk == corev1.SchemeGroupVersion.WithKind("Pod")
+	if req.SubResource != "" && (!isPod || req.SubResource != "ephemeralcontainers") {
+		return skip(rec, reasonIgnored)
+	}
+
+	var out outcome
+	mode, warning := h.resolveMode(ctx, req.Namespace)
+	rec.mode = string(mode)
+	if warning != "" {
+		out.configWarnings = append(out.configWarnings, warning)
+	}
+	switch {
+	case mode == ModeOff:
+		return h.respond(mode, nil, out, rec, reasonOff)
+	case h.exemptNamespaces.Has(req.Namespace) || h.exemptUsers.Has(req.UserInfo.Username) ||
+		slices.ContainsFunc(req.UserInfo.Groups, h.exemptGroups.Has):
+		return h.respond(mode, nil, out, rec, reasonExempt)
+	}
+
+	k, ok := kinds[gvk]
+	if !ok {
+		log.Info("request for a kind pullguard does not check; fix the webhook configuration's rules", "kind", gvk.String())
+		out.configWarnings = append(out.configWarnings, fmt.Sprintf("pullguard does not check %s; the webhook configuration should not send it", gvk.String()))
+		return h.respond(mode, nil, out, rec, reasonUnknownKind)
+	}
+	w, err := decodeWorkload(h.decoder, k, gvk, req.Object, "object")
+	var old *workload
+	if err == nil && req.Operation == admissionv1.Update {
+		old, err = decodeWorkload(h.decoder, k, gvk, req.OldObject, "oldObject")
+	}
+	if err != nil {
+		log.Error(err, "undecodable object")
+		rec.decision, rec.reason = decisionError, reasonBadRequest
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("pullguard could not decode the %s: %w", gvk.Kind, err))
+	}
+	if w.mirrorPod() {
+		return h.respond(mode, w, out, rec, reasonMirrorPod)
+	}
+
+	images := changedImages(w, old)
+	if len(images) == 0 && old != nil {
+		return h.respond(mode, w, out, rec, reasonUnchanged)
+	}
+	var toCheck []imageRef
+	exempt := 0
+	for _, im := range images {
+		switch {
+		case h.exemptImage(im.image):
+			exempt++
+		case im.policy == corev1.PullNever:
+			out.notes = append(out.notes, im.path+": imagePullPolicy Never: the image must be pre-loaded on every node")
+		default:
+			toCheck = append(toCheck, im)
+		}
+	}
+	if len(toCheck) == 0 {
+		skipped := reasonOK
+		if exempt > 0 {
+			skipped = reasonExempt
+		}
+		return h.respond(mode, w, out, rec, skipped)
+	}
+
+	creds := h.resolveCredentials(ctx, w, req.Namespace)
+	out.notes = append(out.notes, creds.notes...)
+	distinct := distinctImages(toCheck)
+	rec.images = distinct
+	if len(creds.unreadable) > 0 {
+		msg := "not verified: " + strings.Join(creds.unreadable, "; ")
+		for _, im := range toCheck {
+			h.addFinding(&out, mode, finding{path: im.path, image: im.image, outcome: registry.Unverifiable,
+				reason: reasonCredentialsUnreadable, message: msg})
+		}
+		return h.respond(mode, w, out, rec, reasonOK)
+	}
+	platforms, err := h.candidatePlatforms(ctx, w.spec)
+	if err != nil {
+		// Unknown platforms only skip the platform check; the pull itself is still checked.
+		log.Error(err, "computing candidate platforms")
+	}
+	verdicts := h.checkImages(ctx, distinct, creds.keyring, platforms, budget.budget)
+	for _, im := range toCheck {
+		h.addVerdict(&out, mode, im, verdicts[im.image])
+	}
+	return h.respond(mode, w, out, rec, reasonOK)
+}
+
+// addVerdict turns a verdict into a finding (anything not Pullable) and notes.
+func (h *Handler) addVerdict(out *outcome, mode Mode, im imageRef, v registry.Verdict) {
+	if v.Outcome != registry.Pullable && v.Outcome != registry.NotPullable {
+		// Anything else, including an engine's zero Verdict, is at best "could not verify".
+		v.Outcome = registry.Unverifiable
+	}
+	for _, n := range v.Notes {
+		out.notes = append(out.notes, im.path+": "+n)
+	}
+	msg := v.Message()
+	if msg == "" {
+		msg = fmt.Sprintf("image %q is %s (%s)", im.image, v.Outcome, classReason(v.Class))
+	}
+	h.addFinding(out, mode, finding{path: im.path, image: im.image, outcome: v.Outcome, reason: classReason(v.Class), message: msg})
+}
+
+// addFinding counts every checked image and keeps those the user should hear about.
+func (h *Handler) addFinding(out *outcome, mode Mode, f finding) {
+	h.metrics.finding(mode, f.outcome, f.reason)
+	if f.outcome != registry.Pullable {
+		out.findings = append(out.findings, f)
+	}
+}
+
+func distinctImages(images []imageRef) []string {
+	var out []string
+	for _, im := range images {
+		if !slices.Contains(out, im.image) {
+			out = append(out, im.image)
+		}
+	}
+	return out
+}
+
+// exemptImage matches the image as written and in the normalised form the runtime pulls, so
+// that "nginx:*" and "docker.io/library/nginx:*" both work.
+func (h *Handler) exemptImage(image string) bool {
+	if len(h.cfg.ExemptImages) == 0 {
+		return false
+	}
+	forms := []string{image}
+	if named, err := reference.ParseNormalizedNamed(image); err == nil {
+		forms = append(forms, named.String())
+	}
+	for _, p := range h.cfg.ExemptImages {
+		for _, f := range forms {
+			if ok, _ := path.Match(p, f); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resolveMode reads the namespace's mode label from the metadata cache. A namespace the cache
+// does not know yet (just created) gets the default mode.
+func (h *Handler) resolveMode(ctx context.Context, namespace string) (Mode, string) {
+	if namespace == "" {
+		return h.cfg.DefaultMode, ""
+	}
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := h.metadata.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		if !apierrors.IsNotFound(err) {
+			logf.FromContext(ctx).Error(err, "reading namespace labels; using the default mode")
+		}
+		return h.cfg.DefaultMode, ""
+	}
+	v, ok := ns.Labels[ModeLabel]
+	if !ok {
+		return h.cfg.DefaultMode, ""
+	}
+	if m := Mode(v); m.Valid() {
+		return m, ""
+	}
+	return h.cfg.DefaultMode, fmt.Sprintf("namespace %q label %s has invalid value %q (valid: enforce, warn, audit, off); using the default mode %q",
+		namespace, ModeLabel, v, h.cfg.DefaultMode)
+}
+
+func skip(rec *record, reason string) admission.Response {
+	rec.decision, rec.reason = decisionAllow, reason
+	return admission.Allowed("")
+}
+
+func (h *Handler) panicResponse(ctx context.Context, r any, stack []byte) admission.Response {
+	if p, ok := r.(checkPanic); ok {
+		r, stack = p.value, p.stack
+	}
+	logf.FromContext(ctx).Error(fmt.Errorf("panic: %v", r), "recovered a panic while admitting", "stack", string(stack))
+	return admission.Errored(http.StatusInternalServerError,
+		errors.New("internal error in the pullguard webhook (recovered panic); the images were not checked, see the webhook logs"))
+}
+
+func ptrTrue(b *bool) bool { return b != nil && *b }

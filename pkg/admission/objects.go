@@ -1,0 +1,233 @@
+package admission
+
+import (
+	"fmt"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// mirrorPodAnnotation marks static pods the kubelet mirrors into the API: the kubelet runs
+// them from its manifest directory whatever the API server says, so checking them is noise.
+const mirrorPodAnnotation = "kubernetes.io/config.mirror"
+
+// kindSpec is one admitted kind: how to decode it and where its pod spec lives.
+type kindSpec struct {
+	// label is the bounded metric label value for the kind.
+	label string
+	// template: the object carries a pod template, so credentials come from the ServiceAccount
+	// when the template has no imagePullSecrets (the ServiceAccount admission plugin only
+	// does that for Pods).
+	template bool
+	newObj   func() runtime.Object
+	// podSpec returns the pod spec inside obj (nil when the object has none, like a
+	// ReplicationController without a template) and its field path.
+	podSpec func(runtime.Object) (*corev1.PodSpec, *field.Path)
+}
+
+var (
+	specPath         = field.NewPath("spec")
+	templateSpecPath = specPath.Child("template", "spec")
+)
+
+func templateSpec(t *corev1.PodTemplateSpec) (*corev1.PodSpec, *field.Path) {
+	return &t.Spec, templateSpecPath
+}
+
+// kinds are the kinds the webhook checks, by exact GroupVersionKind (what the
+// ValidatingWebhookConfiguration sends with matchPolicy Equivalent).
+var kinds = map[schema.GroupVersionKind]kindSpec{
+	corev1.SchemeGroupVersion.WithKind("Pod"): {label: "Pod",
+		newObj:  func() runtime.Object { return &corev1.Pod{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) { return &o.(*corev1.Pod).Spec, specPath }},
+	appsv1.SchemeGroupVersion.WithKind("Deployment"): {label: "Deployment", template: true,
+		newObj: func() runtime.Object { return &appsv1.Deployment{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			return templateSpec(&o.(*appsv1.Deployment).Spec.Template)
+		}},
+	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): {label: "StatefulSet", template: true,
+		newObj: func() runtime.Object { return &appsv1.StatefulSet{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			return templateSpec(&o.(*appsv1.StatefulSet).Spec.Template)
+		}},
+	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): {label: "DaemonSet", template: true,
+		newObj: func() runtime.Object { return &appsv1.DaemonSet{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			return templateSpec(&o.(*appsv1.DaemonSet).Spec.Template)
+		}},
+	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): {label: "ReplicaSet", template: true,
+		newObj: func() runtime.Object { return &appsv1.ReplicaSet{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			return templateSpec(&o.(*appsv1.ReplicaSet).Spec.Template)
+		}},
+	corev1.SchemeGroupVersion.WithKind("ReplicationController"): {label: "ReplicationController", template: true,
+		newObj: func() runtime.Object { return &corev1.ReplicationController{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			if t := o.(*corev1.ReplicationController).Spec.Template; t != nil {
+				return templateSpec(t)
+			}
+			return nil, templateSpecPath
+		}},
+	batchv1.SchemeGroupVersion.WithKind("Job"): {label: "Job", template: true,
+		newObj: func() runtime.Object { return &batchv1.Job{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			return templateSpec(&o.(*batchv1.Job).Spec.Template)
+		}},
+	batchv1.SchemeGroupVersion.WithKind("CronJob"): {label: "CronJob", template: true,
+		newObj: func() runtime.Object { return &batchv1.CronJob{} },
+		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
+			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template.Spec,
+				specPath.Child("jobTemplate", "spec", "template", "spec")
+		}},
+}
+
+// kindLabel is the bounded metric label for a request's kind.
+func kindLabel(gvk metav1.GroupVersionKind) string {
+	if k, ok := kinds[schema.GroupVersionKind(gvk)]; ok {
+		return k.label
+	}
+	return kindOther
+}
+
+const kindOther = "other"
+
+// workload is what every admitted object reduces to.
+type workload struct {
+	kind kindSpec
+	gk   schema.GroupKind
+	meta metav1.Object
+	// spec is never nil; specPath is its field path (spec, spec.template.spec, ...).
+	spec     *corev1.PodSpec
+	specPath *field.Path
+}
+
+// decodeError marks an object the handler could not decode: a bad request, not a decision.
+type decodeError struct {
+	which string
+	err   error
+}
+
+func (e *decodeError) Error() string { return fmt.Sprintf("decoding %s: %v", e.which, e.err) }
+func (e *decodeError) Unwrap() error { return e.err }
+
+func decodeWorkload(dec admission.Decoder, k kindSpec, gvk schema.GroupVersionKind, raw runtime.RawExtension, which string) (*workload, error) {
+	if len(raw.Raw) == 0 {
+		return nil, &decodeError{which: which, err: fmt.Errorf("%s is empty", which)}
+	}
+	obj := k.newObj()
+	if err := dec.DecodeRaw(raw, obj); err != nil {
+		return nil, &decodeError{which: which, err: err}
+	}
+	spec, p := k.podSpec(obj)
+	if spec == nil {
+		spec = &corev1.PodSpec{}
+	}
+	return &workload{kind: k, gk: gvk.GroupKind(), meta: obj.(metav1.Object), spec: spec, specPath: p}, nil
+}
+
+// name is the object's name for messages; on CREATE with generateName there is none yet.
+func (w *workload) name() string {
+	if n := w.meta.GetName(); n != "" {
+		return n
+	}
+	return w.meta.GetGenerateName()
+}
+
+func (w *workload) mirrorPod() bool {
+	_, ok := w.meta.GetAnnotations()[mirrorPodAnnotation]
+	return !w.kind.template && ok
+}
+
+// serviceAccountName is the ServiceAccount the pods will run as, defaulted as the
+// ServiceAccount admission plugin does (the deprecated field still wins over nothing).
+func (w *workload) serviceAccountName() string {
+	switch {
+	case w.spec.ServiceAccountName != "":
+		return w.spec.ServiceAccountName
+	case w.spec.DeprecatedServiceAccount != "":
+		return w.spec.DeprecatedServiceAccount
+	}
+	return "default"
+}
+
+// pullSecretNames lists imagePullSecrets in pod order, skipping empty names as the kubelet does.
+func pullSecretNames(spec *corev1.PodSpec) []string {
+	var names []string
+	for _, s := range spec.ImagePullSecrets {
+		if s.Name != "" && !slices.Contains(names, s.Name) {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// imageRef is one image the kubelet will pull, with where it is written.
+type imageRef struct {
+	path   string
+	image  string
+	policy corev1.PullPolicy
+}
+
+// imagesOf lists every image of a pod spec: containers, initContainers, ephemeralContainers and
+// image volumes, which the kubelet pulls through the same EnsureImageExists with the same
+// secrets. Empty images (allowed in templates for tools that fill them in later) are skipped.
+func imagesOf(spec *corev1.PodSpec, base *field.Path) []imageRef {
+	var out []imageRef
+	add := func(p *field.Path, image string, policy corev1.PullPolicy) {
+		if image != "" {
+			out = append(out, imageRef{path: p.String(), image: image, policy: policy})
+		}
+	}
+	for i, c := range spec.Containers {
+		add(base.Child("containers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+	}
+	for i, c := range spec.InitContainers {
+		add(base.Child("initContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+	}
+	for i, c := range spec.EphemeralContainers {
+		add(base.Child("ephemeralContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+	}
+	for i, v := range spec.Volumes {
+		if v.Image != nil {
+			add(base.Child("volumes").Index(i).Child("image", "reference"), v.Image.Reference, v.Image.PullPolicy)
+		}
+	}
+	return out
+}
+
+// changedImages returns the images of a CREATE, or on UPDATE those whose reference did not
+// appear anywhere in the old object, so that scaling, label edits and `kubectl rollout restart`
+// never reach a registry. When the credentials the pods will use changed, every image is
+// re-checked, since the same reference may now pull differently.
+func changedImages(w, old *workload) []imageRef {
+	images := imagesOf(w.spec, w.specPath)
+	if old == nil || credentialsChanged(w, old) {
+		return images
+	}
+	before := map[string]bool{}
+	for _, im := range imagesOf(old.spec, old.specPath) {
+		before[im.image] = true
+	}
+	var out []imageRef
+	for _, im := range images {
+		if !before[im.image] {
+			out = append(out, im)
+		}
+	}
+	return out
+}
+
+func credentialsChanged(w, old *workload) bool {
+	if !slices.Equal(pullSecretNames(w.spec), pullSecretNames(old.spec)) {
+		return true
+	}
+	// A Pod's ServiceAccount only matters through the secrets already copied into it.
+	return w.kind.template && w.serviceAccountName() != old.serviceAccountName()
+}

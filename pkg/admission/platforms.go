@@ -1,0 +1,112 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// candidatePlatforms returns the os/arch pairs of the nodes the pod may land on (spec §5.3), in
+// a stable order. When the pod's own constraints pin both the OS and the architecture, they are
+// the answer without looking at Nodes (the pod may target nodes an autoscaler has yet to add).
+// Otherwise the answer is the distinct platforms of the current Nodes the pod's required
+// affinity matches. Nil means unknown, and the engine then skips the platform check rather
+// than guess. Taints are not considered: the Node informer holds metadata only.
+func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) ([]ocispec.Platform, error) {
+	oses := pinnedValues(spec, corev1.LabelOSStable)
+	if spec.OS != nil && spec.OS.Name != "" {
+		oses = intersect(oses, sets.New(string(spec.OS.Name)))
+	}
+	arches := pinnedValues(spec, corev1.LabelArchStable)
+	if oses != nil && arches != nil {
+		var out []ocispec.Platform
+		for _, osName := range sets.List(oses) {
+			for _, arch := range sets.List(arches) {
+				out = append(out, ocispec.Platform{OS: osName, Architecture: arch})
+			}
+		}
+		return out, nil
+	}
+
+	nodes := &metav1.PartialObjectMetadataList{}
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	// The informer cache would otherwise deep-copy every Node on every admission; nothing
+	// here modifies them.
+	if err := h.metadata.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec})
+	seen := sets.New[string]()
+	var out []ocispec.Platform
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		osName, arch := n.Labels[corev1.LabelOSStable], n.Labels[corev1.LabelArchStable]
+		if osName == "" || arch == "" || (spec.NodeName != "" && spec.NodeName != n.Name) ||
+			(oses != nil && !oses.Has(osName)) || (arches != nil && !arches.Has(arch)) {
+			continue
+		}
+		// Match only reads labels and metadata.name, which the metadata informer holds.
+		if ok, err := affinity.Match(&corev1.Node{ObjectMeta: n.ObjectMeta}); err != nil || !ok {
+			continue
+		}
+		if key := osName + "/" + arch; !seen.Has(key) {
+			seen.Insert(key)
+			out = append(out, ocispec.Platform{OS: osName, Architecture: arch})
+		}
+	}
+	slices.SortFunc(out, func(a, b ocispec.Platform) int {
+		return strings.Compare(a.OS+"/"+a.Architecture, b.OS+"/"+b.Architecture)
+	})
+	return out, nil
+}
+
+// pinnedValues returns the values the pod's nodeSelector and required node affinity allow for a
+// node label, or nil when they do not restrict it to a finite set. Affinity terms are ORed, so
+// the affinity pins the label only when every term does (with an In requirement).
+func pinnedValues(spec *corev1.PodSpec, key string) sets.Set[string] {
+	var out sets.Set[string]
+	if v, ok := spec.NodeSelector[key]; ok {
+		out = sets.New(v)
+	}
+	a := spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return out
+	}
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) == 0 {
+		return out
+	}
+	union := sets.New[string]()
+	for _, t := range terms {
+		var term sets.Set[string]
+		for _, r := range t.MatchExpressions {
+			if r.Key == key && r.Operator == corev1.NodeSelectorOpIn {
+				term = intersect(term, sets.New(r.Values...))
+			}
+		}
+		if term == nil {
+			return out
+		}
+		union = union.Union(term)
+	}
+	return intersect(out, union)
+}
+
+// intersect treats nil as "unrestricted".
+func intersect(a, b sets.Set[string]) sets.Set[string] {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return a.Intersection(b)
+}
