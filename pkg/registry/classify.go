@@ -1,0 +1,189 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/pullguard/pullguard/pkg/registry/egress"
+)
+
+// failure is one probe error, classified by type only (never by matching error text).
+type failure struct {
+	class Class
+	// definite failures (401, 403, 404, token service 401) belong to one credential: the kubelet
+	// moves on to the next one. Every other failure is transient or environmental: the engine
+	// stops there and the verdict is Unverifiable.
+	definite bool
+	// status is the HTTP status the registry or token service answered (0: none).
+	status int
+	// codes are the registry error codes of the body (empty for HEAD responses).
+	codes []transport.ErrorCode
+	// tokenService is set when the failing request went to the bearer token realm, not /v2/.
+	tokenService bool
+	// host is the host named by a DNS, TLS or network-guard error ("" when unknown).
+	host string
+	// cause is a short phrase for messages: "503 Service Unavailable", "connection refused", …
+	cause string
+	// unknown is set when no known error type matched: a malformed response such as a HEAD
+	// without Docker-Content-Digest. Only such failures fall back from HEAD to GET.
+	unknown bool
+	// plainHTTP is set when the network guard refused plain HTTP.
+	plainHTTP bool
+	err       error
+}
+
+func classify(err error) failure {
+	f := failure{err: err}
+	var (
+		te        *transport.Error
+		tooLarge  *egress.ResponseTooLargeError
+		blocked   *egress.BlockedError
+		plain     *egress.PlainHTTPError
+		redirects *egress.TooManyRedirectsError
+		dnsErr    *net.DNSError
+	)
+	switch {
+	case errors.As(err, &te):
+		return classifyHTTP(te)
+	case errors.As(err, &tooLarge):
+		f.class, f.cause = ClassInvalidResponse, tooLarge.Error()
+	case errors.As(err, &blocked):
+		f.class, f.host = ClassBlocked, blocked.Host
+		f.cause = fmt.Sprintf("registry host %q resolves to %s, a %s address", blocked.Host, blocked.Addr, strings.ReplaceAll(blocked.Reason, "_", "-"))
+	case errors.As(err, &redirects):
+		f.class, f.cause = ClassInvalidResponse, redirects.Error()
+	case isTLSError(err):
+		f.class, f.cause = ClassTLSFailure, tlsCause(err)
+		var he x509.HostnameError
+		if errors.As(err, &he) {
+			f.host = he.Host
+		}
+	case errors.As(err, &dnsErr):
+		f.class, f.host, f.cause = ClassDNSFailure, dnsErr.Name, "name could not be resolved"
+	case errors.Is(err, context.DeadlineExceeded) || isNetTimeout(err):
+		f.class, f.cause = ClassTimeout, "no answer before the deadline"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		f.class, f.cause = ClassRegistryUnavailable, "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		f.class, f.cause = ClassRegistryUnavailable, "connection reset"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		f.class, f.cause = ClassRegistryUnavailable, "connection closed without a response"
+	// Checked after everything else: go-containerregistry pings loopback and private hosts over
+	// https and http in parallel, so a refused plain-HTTP fallback accompanies the real error.
+	case errors.As(err, &plain):
+		f.class, f.host, f.plainHTTP = ClassBlocked, plain.Host, true
+		f.cause = fmt.Sprintf("registry host %q would need plain HTTP, which is refused", plain.Host)
+	case errors.Is(err, context.Canceled):
+		f.class, f.cause = ClassTimeout, "check cancelled"
+	default:
+		f.class, f.cause, f.unknown = ClassInvalidResponse, "malformed response", true
+	}
+	return f
+}
+
+func classifyHTTP(te *transport.Error) failure {
+	f := failure{err: te, status: te.StatusCode, cause: statusText(te.StatusCode)}
+	for _, d := range te.Errors {
+		f.codes = append(f.codes, d.Code)
+	}
+	if te.Request != nil {
+		p := te.Request.URL.Path
+		f.tokenService = !strings.HasPrefix(p, "/v2/") && p != "/v2"
+	}
+	switch {
+	case te.StatusCode == http.StatusTooManyRequests || f.hasCode(transport.TooManyRequestsErrorCode):
+		f.class = ClassRateLimited
+	case te.StatusCode >= 500:
+		f.class = ClassRegistryUnavailable
+	case te.StatusCode == http.StatusUnauthorized:
+		f.class, f.definite = ClassUnauthorized, true
+		if f.tokenService {
+			f.class = ClassCredentialsRejected
+		}
+	case te.StatusCode == http.StatusForbidden:
+		f.class, f.definite = ClassForbidden, true
+	case te.StatusCode == http.StatusNotFound && !f.tokenService && te.Request != nil && te.Request.URL.Path != "/v2/":
+		// The class (tag, digest or repository) is settled by diagnose.
+		f.class, f.definite = ClassTagNotFound, true
+	default:
+		// 404 on the ping or at the token service, 400, 405…: not the registry API we expect.
+		f.class = ClassInvalidResponse
+	}
+	return f
+}
+
+func (f failure) hasCode(code transport.ErrorCode) bool {
+	for _, c := range f.codes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+func (f failure) notFound() bool { return f.definite && f.status == http.StatusNotFound }
+
+// statusWithCodes is "404 MANIFEST_UNKNOWN" or "401 Unauthorized" for messages.
+func (f failure) statusWithCodes() string {
+	if len(f.codes) == 0 {
+		return f.cause
+	}
+	codes := make([]string, len(f.codes))
+	for i, c := range f.codes {
+		codes[i] = string(c)
+	}
+	return fmt.Sprintf("%d %s", f.status, strings.Join(codes, ", "))
+}
+
+func statusText(code int) string {
+	return fmt.Sprintf("%d %s", code, http.StatusText(code))
+}
+
+func isTLSError(err error) bool {
+	var (
+		unknownAuthority x509.UnknownAuthorityError
+		hostname         x509.HostnameError
+		invalid          x509.CertificateInvalidError
+		recordHeader     tls.RecordHeaderError
+		verification     *tls.CertificateVerificationError
+		alert            tls.AlertError
+	)
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &recordHeader) || errors.As(err, &verification) || errors.As(err, &alert)
+}
+
+// tlsCause names a TLS failure in the words of the x509 package, without the certificate.
+func tlsCause(err error) string {
+	var (
+		unknownAuthority x509.UnknownAuthorityError
+		hostname         x509.HostnameError
+		invalid          x509.CertificateInvalidError
+		recordHeader     tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &unknownAuthority):
+		return "certificate signed by unknown authority"
+	case errors.As(err, &hostname):
+		return fmt.Sprintf("certificate is not valid for %s", hostname.Host)
+	case errors.As(err, &invalid):
+		return "certificate is expired, not yet valid or not usable for a server"
+	case errors.As(err, &recordHeader):
+		return "the server did not answer with TLS"
+	}
+	return "TLS handshake failed"
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,482 @@
+// Package testregistry runs fake container registries on loopback for tests and benchmarks: the
+// go-containerregistry in-process registry behind a TLS server that adds the authentication
+// schemes and failure modes real registries show (Basic auth, a Docker-Hub-like Bearer token flow,
+// registries that hide private repositories behind 404, 429 with Retry-After, 503, hangs), and
+// counts the requests it receives by kind.
+//
+// It is an ordinary (non-test) package so that e2e and benchmark packages can import it; it
+// only ever listens on 127.0.0.1.
+package testregistry
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+)
+
+// Kind classifies a request received by a Registry.
+type Kind string
+
+// Request kinds counted by a Registry.
+const (
+	KindPing         Kind = "ping"
+	KindToken        Kind = "token"
+	KindManifestHead Kind = "manifest_head"
+	KindManifestGet  Kind = "manifest_get"
+	KindOther        Kind = "other"
+)
+
+var kinds = []Kind{KindPing, KindToken, KindManifestHead, KindManifestGet, KindOther}
+
+// Auth is the authentication scheme a Registry demands.
+type Auth int
+
+const (
+	// AuthNone serves everything to everyone.
+	AuthNone Auth = iota
+	// AuthBasic challenges with Basic on /v2/ and checks the Authorization header on every request.
+	AuthBasic
+	// AuthBearer implements the Docker token flow: /v2/ answers 401 with a Bearer challenge whose
+	// realm is this server's /token endpoint; the token endpoint checks the password and grants
+	// only the requested scopes the caller may read (anonymous callers get a token without access,
+	// as Docker Hub does); repository requests need a token granting that repository.
+	AuthBearer
+)
+
+// Config describes a fake registry.
+type Config struct {
+	Auth Auth
+	// Users maps user names to passwords.
+	Users map[string]string
+	// Public lists repositories (e.g. "library/nginx") anyone may pull without credentials.
+	Public []string
+	// Grants restricts what a user may pull: user → repositories. A user without an entry may pull
+	// every repository.
+	Grants map[string][]string
+	// Deny is the status answered when the caller may not pull a repository: 401 (default, with a
+	// challenge and, for Bearer, error="insufficient_scope"), 403 DENIED, or 404 NAME_UNKNOWN (a
+	// registry that hides private repositories).
+	Deny int
+	// Hosts are extra DNS names for the serving certificate (the server also answers for
+	// 127.0.0.1, ::1 and localhost).
+	Hosts []string
+	// CA signs the serving certificate (nil: a new CA).
+	CA *CA
+	// Service is the Bearer challenge's service parameter (default "testregistry").
+	Service string
+}
+
+// Fault makes a Registry misbehave; see SetFault.
+type Fault struct {
+	// Status, when non-zero, is answered instead of the real response, with a registry error body
+	// (TOOMANYREQUESTS for 429, UNAVAILABLE otherwise).
+	Status int
+	// RetryAfter is sent as the Retry-After header with Status.
+	RetryAfter string
+	// Hang holds the request open without answering until the client goes away or the registry
+	// is closed.
+	Hang bool
+	// All applies the fault to every request (ping and token included), not only to manifest
+	// requests.
+	All bool
+	// ManifestBytes, when positive, answers manifest requests with a body of that many bytes.
+	ManifestBytes int64
+	// NoHeadDigest drops Docker-Content-Digest from manifest HEAD responses (old registries do).
+	NoHeadDigest bool
+	// Delay holds each affected request this long before it is served (or faulted).
+	Delay time.Duration
+	// Times limits the fault to the first Times affected requests (0: every one).
+	Times int64
+}
+
+// Registry is a running fake registry.
+type Registry struct {
+	cfg     Config
+	backend http.Handler
+	server  *httptest.Server
+	closing chan struct{}
+	once    sync.Once
+
+	// CA signed the serving certificate; clients must trust it.
+	CA *CA
+	// Addr is "127.0.0.1:port".
+	Addr string
+	// Port is the listening port.
+	Port string
+
+	counts map[Kind]*atomic.Int64
+	fault  atomic.Pointer[Fault]
+	// faulted counts the requests the current fault applied to, for Fault.Times.
+	faulted atomic.Int64
+
+	mu     sync.Mutex
+	tokens map[string]map[string]bool // token → repositories it grants
+}
+
+// New starts a fake registry on 127.0.0.1 with TLS.
+func New(cfg Config) (*Registry, error) {
+	ca := cfg.CA
+	if ca == nil {
+		var err error
+		if ca, err = NewCA(); err != nil {
+			return nil, err
+		}
+	}
+	cert, err := ca.ServerCertificate(cfg.Hosts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Service == "" {
+		cfg.Service = "testregistry"
+	}
+	r := &Registry{
+		cfg:     cfg,
+		backend: ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))),
+		closing: make(chan struct{}),
+		CA:      ca,
+		counts:  make(map[Kind]*atomic.Int64, len(kinds)),
+		tokens:  map[string]map[string]bool{},
+	}
+	for _, k := range kinds {
+		r.counts[k] = new(atomic.Int64)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening on loopback: %w", err)
+	}
+	r.server = httptest.NewUnstartedServer(http.HandlerFunc(r.serveHTTP))
+	r.server.Listener = ln
+	r.server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	r.server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	r.server.StartTLS()
+	r.Addr = ln.Addr().String()
+	_, r.Port, _ = net.SplitHostPort(r.Addr)
+	return r, nil
+}
+
+// Close stops the registry, releasing hanging requests first.
+func (r *Registry) Close() {
+	r.once.Do(func() {
+		close(r.closing)
+		r.server.CloseClientConnections()
+		r.server.Close()
+	})
+}
+
+// Count returns how many requests of kind k the registry received.
+func (r *Registry) Count(k Kind) int64 { return r.counts[k].Load() }
+
+// Counts returns every counter.
+func (r *Registry) Counts() map[Kind]int64 {
+	out := make(map[Kind]int64, len(kinds))
+	for _, k := range kinds {
+		out[k] = r.counts[k].Load()
+	}
+	return out
+}
+
+// ResetCounts sets every counter to zero.
+func (r *Registry) ResetCounts() {
+	for _, k := range kinds {
+		r.counts[k].Store(0)
+	}
+}
+
+// SetFault makes the registry misbehave from now on; the zero Fault restores normal service.
+func (r *Registry) SetFault(f Fault) {
+	r.faulted.Store(0)
+	r.fault.Store(&f)
+}
+
+// activeFault returns the fault that applies to a request of kind k, if any.
+func (r *Registry) activeFault(k Kind) *Fault {
+	f := r.fault.Load()
+	if f == nil || !(f.All || k == KindManifestHead || k == KindManifestGet) {
+		return nil
+	}
+	if n := r.faulted.Add(1); f.Times > 0 && n > f.Times {
+		return nil
+	}
+	return f
+}
+
+func kindOf(req *http.Request) Kind {
+	switch {
+	case req.URL.Path == "/v2/" || req.URL.Path == "/v2":
+		return KindPing
+	case req.URL.Path == "/token":
+		return KindToken
+	case strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodHead:
+		return KindManifestHead
+	case strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodGet:
+		return KindManifestGet
+	}
+	return KindOther
+}
+
+func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
+	kind := kindOf(req)
+	r.counts[kind].Add(1)
+
+	if f := r.activeFault(kind); f != nil {
+		if f.Delay > 0 {
+			t := time.NewTimer(f.Delay)
+			select {
+			case <-t.C:
+			case <-req.Context().Done():
+				t.Stop()
+				return
+			case <-r.closing:
+				t.Stop()
+				return
+			}
+		}
+		if f.NoHeadDigest && kind == KindManifestHead {
+			w = &dropDigest{ResponseWriter: w}
+		}
+		if r.applyFault(w, req, f, kind) {
+			return
+		}
+	}
+
+	if kind == KindToken {
+		if r.cfg.Auth != AuthBearer {
+			writeError(w, http.StatusNotFound, "NOT_FOUND", "no token service here")
+			return
+		}
+		r.serveToken(w, req)
+		return
+	}
+
+	switch r.cfg.Auth {
+	case AuthBasic:
+		user, ok, present := r.basicUser(req)
+		if present && !ok {
+			r.challengeBasic(w)
+			return
+		}
+		if kind == KindPing {
+			if !present {
+				r.challengeBasic(w)
+				return
+			}
+			break
+		}
+		if repo := repository(req.URL.Path); !r.allowed(user, repo) {
+			r.deny(w, req, repo)
+			return
+		}
+	case AuthBearer:
+		grant, ok := r.bearerGrant(req)
+		if kind == KindPing {
+			if !ok {
+				r.challengeBearer(w, req, "", "")
+				return
+			}
+			break
+		}
+		if repo := repository(req.URL.Path); !grant[repo] {
+			r.deny(w, req, repo)
+			return
+		}
+	}
+	r.backend.ServeHTTP(w, req)
+}
+
+// applyFault answers req according to f and reports whether it did.
+func (r *Registry) applyFault(w http.ResponseWriter, req *http.Request, f *Fault, kind Kind) bool {
+	switch {
+	case f.Hang:
+		select {
+		case <-req.Context().Done():
+		case <-r.closing:
+		}
+		return true
+	case f.Status != 0:
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		code := "UNAVAILABLE"
+		if f.Status == http.StatusTooManyRequests {
+			code = "TOOMANYREQUESTS"
+		}
+		writeError(w, f.Status, code, http.StatusText(f.Status))
+		return true
+	case f.ManifestBytes > 0 && (kind == KindManifestHead || kind == KindManifestGet):
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("0", 64))
+		w.Header().Set("Content-Length", fmt.Sprint(f.ManifestBytes))
+		w.WriteHeader(http.StatusOK)
+		if req.Method == http.MethodGet {
+			chunk := []byte(strings.Repeat("x", 32<<10))
+			for left := f.ManifestBytes; left > 0; left -= int64(len(chunk)) {
+				if left < int64(len(chunk)) {
+					chunk = chunk[:left]
+				}
+				if _, err := w.Write(chunk); err != nil {
+					break
+				}
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// dropDigest removes Docker-Content-Digest from a response, as some old registries do on HEAD.
+type dropDigest struct{ http.ResponseWriter }
+
+func (d *dropDigest) WriteHeader(status int) {
+	d.Header().Del("Docker-Content-Digest")
+	d.ResponseWriter.WriteHeader(status)
+}
+
+// repository extracts the repository name from /v2/<name>/{manifests,blobs,tags}/...
+func repository(path string) string {
+	p := strings.TrimPrefix(path, "/v2/")
+	for _, sep := range []string{"/manifests/", "/blobs/", "/tags/", "/referrers/"} {
+		if i := strings.LastIndex(p, sep); i >= 0 {
+			return p[:i]
+		}
+	}
+	return p
+}
+
+func (r *Registry) allowed(user, repo string) bool {
+	if user == "" {
+		for _, p := range r.cfg.Public {
+			if p == repo {
+				return true
+			}
+		}
+		return false
+	}
+	grants, restricted := r.cfg.Grants[user]
+	if !restricted {
+		return true
+	}
+	for _, g := range grants {
+		if g == repo {
+			return true
+		}
+	}
+	return false
+}
+
+// basicUser returns the authenticated user ("" when anonymous), whether the credentials are
+// valid, and whether any were sent.
+func (r *Registry) basicUser(req *http.Request) (user string, ok, present bool) {
+	u, p, has := req.BasicAuth()
+	if !has {
+		return "", true, req.Header.Get("Authorization") != ""
+	}
+	want, known := r.cfg.Users[u]
+	if !known || want != p {
+		return "", false, true
+	}
+	return u, true, true
+}
+
+func (r *Registry) challengeBasic(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="testregistry"`)
+	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+}
+
+func (r *Registry) challengeBearer(w http.ResponseWriter, req *http.Request, repo, errCode string) {
+	c := fmt.Sprintf(`Bearer realm="https://%s/token",service=%q`, req.Host, r.cfg.Service)
+	if repo != "" {
+		c += fmt.Sprintf(`,scope="repository:%s:pull"`, repo)
+	}
+	if errCode != "" {
+		c += fmt.Sprintf(`,error=%q`, errCode)
+	}
+	w.Header().Set("WWW-Authenticate", c)
+	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+}
+
+func (r *Registry) deny(w http.ResponseWriter, req *http.Request, repo string) {
+	switch r.cfg.Deny {
+	case http.StatusForbidden:
+		writeError(w, http.StatusForbidden, "DENIED", "requested access to the resource is denied")
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+	default:
+		if r.cfg.Auth == AuthBearer {
+			r.challengeBearer(w, req, repo, "insufficient_scope")
+			return
+		}
+		r.challengeBasic(w)
+	}
+}
+
+func (r *Registry) bearerGrant(req *http.Request) (map[string]bool, bool) {
+	tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	grant, ok := r.tokens[tok]
+	return grant, ok
+}
+
+// serveToken is the token endpoint: it checks the password (401 on a wrong one, like Docker
+// Hub) and grants only the requested repositories the caller may pull.
+func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
+	user, ok, _ := r.basicUser(req)
+	if !ok {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"details":"incorrect username or password"}`)
+		return
+	}
+	if req.URL.Query().Get("service") != r.cfg.Service {
+		writeError(w, http.StatusBadRequest, "DENIED", "unknown service")
+		return
+	}
+	grant := map[string]bool{}
+	for _, scopes := range req.URL.Query()["scope"] {
+		for _, scope := range strings.Fields(scopes) {
+			rest, ok := strings.CutPrefix(scope, "repository:")
+			if !ok {
+				continue
+			}
+			i := strings.LastIndex(rest, ":")
+			if i < 0 || !strings.Contains(rest[i+1:], "pull") {
+				continue
+			}
+			if repo := rest[:i]; r.allowed(user, repo) {
+				grant[repo] = true
+			}
+		}
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	tok := hex.EncodeToString(b)
+	r.mu.Lock()
+	r.tokens[tok] = grant
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 300})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]string{{"code": code, "message": msg}},
+	})
+}

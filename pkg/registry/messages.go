@@ -1,0 +1,210 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
+)
+
+// Messages are one line each, name the registry, repository and tag, say what the kubelet would
+// hit in its own words, and never contain a credential: credentials are named by
+// keyring.Credential.String (secret name and key only).
+
+// maxCauseLen bounds error text copied from a registry's answer into a message.
+const maxCauseLen = 200
+
+// definiteMessage explains a 401, 403 or 404 that every candidate ended with.
+func (p *probe) definiteMessage(a attempt) Verdict {
+	f, repo, domain := a.f, p.ref.Repository, p.ref.Domain
+	anonymous := a.cred == nil || a.cred.Anonymous()
+	switch {
+	case f.notFound():
+		return p.notFoundMessage(a)
+	case anonymous && f.status == 401:
+		return Verdict{
+			Class:  ClassUnauthorized,
+			Detail: fmt.Sprintf("%s: repository does not exist or requires credentials; %s, and anonymous access was refused (401)", repo, p.noCredentialClause(a.cred)),
+			Fix:    p.anonymousFix(),
+		}
+	case anonymous && f.status == 403:
+		return Verdict{
+			Class:  ClassForbidden,
+			Detail: fmt.Sprintf("%s: anonymous pull denied by %s (403 Forbidden); %s", repo, domain, p.noCredentialClause(a.cred)),
+			Fix:    p.anonymousFix(),
+		}
+	case f.class == ClassCredentialsRejected:
+		return Verdict{
+			Class:  ClassCredentialsRejected,
+			Detail: fmt.Sprintf("%s: credentials in %s were rejected by the registry's token service (401); the kubelet will not retry anonymously", repo, a.cred),
+			Fix:    fmt.Sprintf("correct the username and password in %s", secretName(a.cred)),
+		}
+	case f.status == 403:
+		return Verdict{
+			Class:  ClassForbidden,
+			Detail: fmt.Sprintf("%s: %s has no pull access (403 Forbidden from %s)", repo, a.cred, domain),
+			Fix:    fmt.Sprintf("grant the account in %s pull access to %s, or use a secret that has it", secretName(a.cred), repo),
+		}
+	}
+	return Verdict{
+		Class: ClassUnauthorized,
+		Detail: fmt.Sprintf("%s: %s refused %s (%s): wrong credentials, or no pull access to a repository that may not exist; the kubelet will not retry anonymously",
+			repo, domain, a.cred, f.statusWithCodes()),
+		Fix: fmt.Sprintf("check the credentials in %s and their pull access to %s", secretName(a.cred), repo),
+	}
+}
+
+func (p *probe) notFoundMessage(a attempt) Verdict {
+	f, ref := a.f, p.ref
+	said := "registry returned " + f.statusWithCodes()
+	if f.hasCode(transport.NameUnknownErrorCode) {
+		v := Verdict{
+			Class:  ClassRepositoryNotFound,
+			Detail: fmt.Sprintf("repository %s not found (%s)", ref.Repository, said),
+			Fix:    "check the registry and repository name",
+		}
+		if a.cred == nil || a.cred.Anonymous() {
+			v.Detail += fmt.Sprintf("; some registries answer 404 for private repositories, and %s", p.noCredentialClause(a.cred))
+			v.Fix += "; if the repository is private, " + p.anonymousFix()
+		}
+		return v
+	}
+	if ref.Digest != "" {
+		return Verdict{
+			Class:  ClassDigestNotFound,
+			Detail: fmt.Sprintf("digest %s not found in %s (%s)", ref.Digest, ref.Repository, said),
+			Fix:    fmt.Sprintf("pin a digest that exists in %s", ref.Repository),
+		}
+	}
+	tag := ref.Tag
+	if tag == "" {
+		tag = "latest"
+	}
+	return Verdict{
+		Class:  ClassTagNotFound,
+		Detail: fmt.Sprintf("tag %q not found in %s (%s)", tag, ref.Repository, said),
+		Fix:    fmt.Sprintf("use a tag that exists in %s", ref.Repository),
+	}
+}
+
+// noCredentialClause says why the pull is anonymous: the keyring's own account of the pod's
+// secrets that did not match (row 8: `imagePullSecret "regcred" has entries for [quay.io] but
+// none match …`), a credential without a username, or no secret at all.
+func (p *probe) noCredentialClause(cred *keyring.Credential) string {
+	switch {
+	case cred != nil:
+		return fmt.Sprintf("%s holds no username (identitytoken/registrytoken in imagePullSecrets are ignored by the kubelet), so the pull is anonymous", cred)
+	case len(p.explain) > 0:
+		return strings.Join(p.explain, "; ")
+	}
+	return fmt.Sprintf("no imagePullSecret or node credential matches %s", p.ref.Domain)
+}
+
+func (p *probe) anonymousFix() string {
+	return fmt.Sprintf("add an imagePullSecret with credentials for %s", p.ref.Domain)
+}
+
+func secretName(cred *keyring.Credential) string {
+	if cred.Secret == "" {
+		return "the credential for key " + fmt.Sprintf("%q", cred.Key)
+	}
+	return fmt.Sprintf("imagePullSecret %q", cred.Secret)
+}
+
+// unverifiable explains a failure the webhook cannot turn into a certain answer.
+func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
+	ref, domain := p.ref, p.ref.Domain
+	v := Verdict{Outcome: Unverifiable, Class: f.class, Notes: earlierFailures(failed)}
+	host := f.host
+	if host == "" {
+		host = domain
+	}
+	switch f.class {
+	case ClassRateLimited:
+		who := "registry " + domain
+		if domain == "docker.io" {
+			who = "Docker Hub"
+		}
+		status := f.cause
+		if ra := p.trace.RetryAfter(); ra != "" {
+			status += ", Retry-After " + ra
+		}
+		v.Detail = fmt.Sprintf("%s rate limit hit while verifying %s (%s); pods may fail with ErrImagePull (429) until it resets", who, ref.Pull, status)
+		v.Fix = "authenticate pulls or use a mirror"
+	case ClassRegistryUnavailable:
+		v.Detail = fmt.Sprintf("registry %s unavailable (%s) during admission while checking %s; pull may fail", domain, f.cause, ref.Pull)
+	case ClassDNSFailure:
+		v.Detail = fmt.Sprintf("registry host %q could not be resolved from the admission webhook; pods will likely fail with ErrImagePull", host)
+		v.Fix = "check the registry host name in the image"
+	case ClassTLSFailure:
+		v.Detail = fmt.Sprintf("TLS verification failed for %s from the webhook (%s); nodes may trust a different CA", host, f.cause)
+		v.Fix = "if the nodes trust this registry's CA, give pullguard the same CA bundle"
+	case ClassTimeout:
+		v.Detail = fmt.Sprintf("registry %s did not answer in time while checking %s (%s); the pull may still succeed", domain, ref.Pull, f.cause)
+	case ClassBlocked:
+		v.Detail = fmt.Sprintf("%s cannot be verified: %s, and the webhook does not connect there", ref.Pull, f.cause)
+		v.Fix = fmt.Sprintf("if %s is a trusted in-cluster registry, add it to --allow-private-registries", host)
+		if f.plainHTTP {
+			v.Fix = fmt.Sprintf("if %s is served over plain HTTP on purpose, add it to --insecure-registries", host)
+		}
+	default:
+		cause := f.cause
+		if f.unknown || f.status != 0 {
+			cause = truncate(f.err.Error(), maxCauseLen)
+		}
+		v.Class = ClassInvalidResponse
+		v.Detail = fmt.Sprintf("registry %s sent an unexpected response while checking %s: %s", domain, ref.Pull, cause)
+	}
+	return v
+}
+
+// why describes one credential's failure for notes.
+func why(f failure) string {
+	switch {
+	case f.class == ClassCredentialsRejected:
+		return "rejected by the registry's token service (401)"
+	case f.status == 403:
+		return "no pull access (403 Forbidden)"
+	case f.notFound():
+		return "not found with it (" + f.statusWithCodes() + ")"
+	}
+	return "refused (" + f.statusWithCodes() + ")"
+}
+
+// workedAfter notes the credentials that failed before the one that worked (the kubelet tries
+// them on every pull, so they cost a failed request each time).
+func workedAfter(failed []attempt) []string {
+	var notes []string
+	for _, a := range failed {
+		what := "has invalid credentials"
+		switch {
+		case a.f.status == 403:
+			what = "has no pull access"
+		case a.f.notFound():
+			what = "cannot see the image"
+		}
+		notes = append(notes, fmt.Sprintf("%s %s (%s); the next credential worked", credentialName(a.cred), what, why(a.f)))
+	}
+	return notes
+}
+
+func earlierFailures(failed []attempt) []string {
+	var notes []string
+	for _, a := range failed {
+		notes = append(notes, fmt.Sprintf("%s failed before this: %s", credentialName(a.cred), why(a.f)))
+	}
+	return notes
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func joinComma(ss []string) string { return strings.Join(ss, ", ") }
+
+func joinOr(ss []string) string { return strings.Join(ss, " or ") }

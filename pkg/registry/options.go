@@ -1,0 +1,89 @@
+package registry
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pullguard/pullguard/pkg/registry/egress"
+)
+
+// Options configures a Checker. Every limit is explicit; DefaultOptions holds the safe defaults.
+type Options struct {
+	// Egress configures outbound connections: network guard, timeouts, TLS, proxy, response caps.
+	Egress egress.Options
+
+	// MaxRetries is how many times one request may be retried after a transient failure (5xx,
+	// reset), and only when the retry fits the caller's remaining deadline. 429 is never retried.
+	MaxRetries int
+	// RetryBackoff is the pause before a retry.
+	RetryBackoff time.Duration
+
+	// CacheSize bounds the verdict cache (entries, LRU).
+	CacheSize int
+	// IndexCacheSize bounds the per-digest cache of image index platform lists (entries, LRU).
+	IndexCacheSize int
+	// PositiveTTL is how long a Pullable verdict for a tag is reused.
+	PositiveTTL time.Duration
+	// DigestTTL is how long a Pullable verdict for a digest-pinned reference is reused.
+	DigestTTL time.Duration
+	// NegativeTTL is how long a NotPullable verdict is reused.
+	NegativeTTL time.Duration
+	// UnverifiableTTL is how long an Unverifiable verdict is reused (0: never cached).
+	UnverifiableTTL time.Duration
+	// StaleOnError serves an expired Pullable verdict (marked in its Notes) when a fresh check
+	// is Unverifiable, for up to StaleTTL after it expired.
+	StaleOnError bool
+	StaleTTL     time.Duration
+
+	// MaxConcurrentRequests caps in-flight registry round trips across all admissions.
+	MaxConcurrentRequests int
+
+	// NodeCredentialRegistries are kubelet matchImages-style patterns (same rules as secret keys)
+	// for registries the nodes hold credentials for (static config.json, credential providers).
+	// A 401/403/404 there is Unverifiable, not NotPullable: the webhook does not hold those.
+	NodeCredentialRegistries []string
+
+	// UserAgent is sent on every registry request.
+	UserAgent string
+
+	// Registerer receives the engine's metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// DefaultOptions returns the defaults documented on each field of Options.
+func DefaultOptions() Options {
+	return Options{
+		Egress:                egress.DefaultOptions(),
+		MaxRetries:            1,
+		RetryBackoff:          100 * time.Millisecond,
+		CacheSize:             100_000,
+		IndexCacheSize:        10_000,
+		PositiveTTL:           5 * time.Minute,
+		DigestTTL:             24 * time.Hour,
+		NegativeTTL:           30 * time.Second,
+		UnverifiableTTL:       0,
+		StaleOnError:          true,
+		StaleTTL:              time.Hour,
+		MaxConcurrentRequests: 64,
+		UserAgent:             "pullguard",
+	}
+}
+
+// Validate reports the first invalid option.
+func (o Options) Validate() error {
+	switch {
+	case o.MaxRetries < 0 || o.MaxRetries > 3:
+		return fmt.Errorf("registry max retries must be 0-3, got %d", o.MaxRetries)
+	case o.RetryBackoff < 0:
+		return fmt.Errorf("registry retry backoff must not be negative")
+	case o.CacheSize < 1 || o.IndexCacheSize < 1:
+		return fmt.Errorf("registry cache sizes must be positive")
+	case o.PositiveTTL < 0 || o.DigestTTL < 0 || o.NegativeTTL < 0 || o.UnverifiableTTL < 0 || o.StaleTTL < 0:
+		return fmt.Errorf("registry cache TTLs must not be negative")
+	case o.MaxConcurrentRequests < 1:
+		return fmt.Errorf("registry max concurrent requests must be positive")
+	}
+	return o.Egress.Validate()
+}

@@ -1,0 +1,138 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// indexPlatforms returns the platforms of an image index's children (nil for a child without a
+// platform field). An index's content is fixed by its digest, so the list is fetched at most once
+// per digest (one GET by digest) and then served from the LRU.
+func (c *Checker) indexPlatforms(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash, manifest []byte) ([]*v1.Platform, error) {
+	key := digest.String()
+	if v, ok := c.indexes.Get(key); ok {
+		return v.([]*v1.Platform), nil
+	}
+	if manifest == nil {
+		d, err := p.Get(ctx, repo.Digest(key))
+		if err != nil {
+			return nil, err
+		}
+		manifest = d.Manifest
+	}
+	im, err := v1.ParseIndexManifest(bytes.NewReader(manifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing image index %s: %w", key, err)
+	}
+	children := make([]*v1.Platform, len(im.Manifests))
+	for i, m := range im.Manifests {
+		children[i] = m.Platform
+	}
+	c.indexes.Add(key, children)
+	return children, nil
+}
+
+// platformMatch is the outcome of matching candidate node platforms against an index.
+type platformMatch struct {
+	matched, missing []ocispec.Platform
+	// available lists the index's runnable platforms, for messages.
+	available []string
+}
+
+// matchPlatforms applies containerd's selection (platforms.Only: an amd64 node also runs 386,
+// arm64 runs arm/v8…v5, names are normalised) to each candidate. A child without a platform
+// matches every node, as containerd's FilterPlatforms keeps it; unknown/unknown children
+// (buildx attestation manifests) never match.
+func matchPlatforms(children []*v1.Platform, candidates []ocispec.Platform) platformMatch {
+	var pm platformMatch
+	for _, child := range children {
+		if child == nil {
+			continue
+		}
+		if s := platforms.Format(ociPlatform(child)); !unknownPlatform(child) && !slices.Contains(pm.available, s) {
+			pm.available = append(pm.available, s)
+		}
+	}
+	for _, cand := range candidates {
+		m := platforms.Only(cand)
+		ok := slices.ContainsFunc(children, func(child *v1.Platform) bool {
+			return child == nil || (!unknownPlatform(child) && m.Match(ociPlatform(child)))
+		})
+		if ok {
+			pm.matched = append(pm.matched, cand)
+		} else {
+			pm.missing = append(pm.missing, cand)
+		}
+	}
+	return pm
+}
+
+func unknownPlatform(p *v1.Platform) bool {
+	return p.OS == "unknown" || p.Architecture == "unknown"
+}
+
+func ociPlatform(p *v1.Platform) ocispec.Platform {
+	return ocispec.Platform{
+		OS:           p.OS,
+		Architecture: p.Architecture,
+		Variant:      p.Variant,
+		OSVersion:    p.OSVersion,
+		OSFeatures:   p.OSFeatures,
+	}
+}
+
+// normalizePlatforms returns the candidates normalised, without duplicates, in a stable order
+// (they are part of the cache key).
+func normalizePlatforms(in []ocispec.Platform) []ocispec.Platform {
+	out := make([]ocispec.Platform, 0, len(in))
+	seen := map[string]bool{}
+	for _, p := range in {
+		p = platforms.Normalize(p)
+		if s := platforms.FormatAll(p); !seen[s] {
+			seen[s] = true
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b ocispec.Platform) int {
+		return strings.Compare(platforms.FormatAll(a), platforms.FormatAll(b))
+	})
+	return out
+}
+
+func formatPlatforms(ps []ocispec.Platform) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = platforms.Format(p)
+	}
+	return out
+}
+
+// nodeSelectorHint suggests how to keep pods on the nodes the image supports.
+func nodeSelectorHint(matched, missing []ocispec.Platform) string {
+	var oses, archs []string
+	for _, p := range matched {
+		if !slices.Contains(oses, p.OS) {
+			oses = append(oses, p.OS)
+		}
+		if !slices.Contains(archs, p.Architecture) {
+			archs = append(archs, p.Architecture)
+		}
+	}
+	osDiffers := slices.ContainsFunc(missing, func(p ocispec.Platform) bool { return !slices.Contains(oses, p.OS) })
+	switch {
+	case osDiffers && len(oses) == 1:
+		return "add nodeSelector kubernetes.io/os=" + oses[0]
+	case len(archs) == 1:
+		return "add nodeSelector kubernetes.io/arch=" + archs[0]
+	}
+	return fmt.Sprintf("add a required node affinity on kubernetes.io/arch in (%s)", strings.Join(archs, ", "))
+}

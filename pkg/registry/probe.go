@@ -1,0 +1,226 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
+	"github.com/pullguard/pullguard/pkg/registry/reference"
+)
+
+// probe is one registry check: everything the verdict depends on.
+type probe struct {
+	ref  *reference.Reference
+	gref name.Reference
+	// creds are the kubelet's candidates in order; empty means one anonymous pull.
+	creds     []keyring.Credential
+	platforms []ocispec.Platform
+	// explain is the keyring's account of the pod's secrets for this repository (near misses
+	// when none matched, ignored entries when some did), for messages.
+	explain []string
+	// ignored says which of the pod's secrets the kubelet skips (wrong type, no data).
+	ignored []string
+	// nodeCredentials is set when the nodes hold credentials for the repository.
+	nodeCredentials bool
+	trace           *trace
+}
+
+// attempt is the failure of one candidate credential (cred nil: the anonymous pull).
+type attempt struct {
+	cred *keyring.Credential
+	f    failure
+}
+
+// resolved is a manifest the registry served.
+type resolved struct {
+	desc v1.Descriptor
+	// manifest is the body when it was fetched with GET (nil after a HEAD).
+	manifest []byte
+	puller   *remote.Puller
+	cred     *keyring.Credential
+}
+
+// run tries every candidate in the kubelet's order: the first success wins, a definite failure
+// (401, 403, 404) moves on to the next candidate as the kubelet does, and anything transient
+// (429, 5xx, network, DNS, TLS, timeout) stops at once rather than hammering the registry with
+// the remaining credentials. There is no anonymous attempt once a credential matched.
+func (c *Checker) run(ctx context.Context, p *probe) Verdict {
+	n := max(len(p.creds), 1)
+	var failed []attempt
+	for i := range n {
+		var cred *keyring.Credential
+		if len(p.creds) > 0 {
+			cred = &p.creds[i]
+		}
+		res, f, ok := c.probeCredential(ctx, p, cred)
+		if ok {
+			return c.pullable(ctx, p, res, failed)
+		}
+		if !f.definite {
+			return p.unverifiable(f, failed)
+		}
+		failed = append(failed, attempt{cred: cred, f: f})
+	}
+	return p.definite(failed)
+}
+
+// probeCredential resolves the manifest with one credential: HEAD first (Docker Hub does not
+// count HEADs against the pull limit), GET when the HEAD answer is malformed (as crane.Digest
+// does), and one diagnostic GET after a 404 to tell a missing tag from a missing repository.
+func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.Credential) (resolved, failure, bool) {
+	auth, fingerprint := authn.Anonymous, ""
+	if cred != nil && !cred.Anonymous() {
+		auth = authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Password})
+		fingerprint = cred.Fingerprint()
+	}
+	puller, err := c.pullers.get(fingerprint, p.gref.Context().Name(), auth)
+	if err != nil {
+		return resolved{}, classify(err), false
+	}
+	res := resolved{puller: puller, cred: cred}
+
+	desc, err := callOwn(ctx, func() (*v1.Descriptor, error) { return puller.Head(ctx, p.gref) })
+	if err == nil {
+		res.desc = *desc
+		return res, failure{}, true
+	}
+	f := classify(err)
+	if !f.unknown && !f.notFound() {
+		return res, f, false
+	}
+	// Either the HEAD answer was malformed (fall back to GET), or it was a 404 whose body HEAD
+	// cannot carry (GET it to read MANIFEST_UNKNOWN vs NAME_UNKNOWN).
+	d, gerr := callOwn(ctx, func() (*remote.Descriptor, error) { return puller.Get(ctx, p.gref) })
+	if gerr == nil {
+		res.desc, res.manifest = d.Descriptor, d.Manifest
+		return res, failure{}, true
+	}
+	g := classify(gerr)
+	if f.notFound() && !g.notFound() {
+		// The diagnosis failed (e.g. 429 on the GET); the HEAD's 404 still stands.
+		return res, f, false
+	}
+	return res, g, false
+}
+
+// callOwn runs a go-containerregistry call and repeats it once when it failed with a context
+// error that is not ctx's own: concurrent first calls on one Puller share the handshake of the
+// call that started it (see pullerPool), and a failed handshake is forgotten, so the repeat
+// performs its own.
+func callOwn[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	v, err := call()
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+		return call()
+	}
+	return v, err
+}
+
+// pullable turns a served manifest into a verdict: schema 1 is refused by containerd 2, and an
+// index must offer a platform the candidate nodes run. A single manifest is not platform-checked:
+// containerd pulls it whatever its platform, and the container then fails with exec format
+// error (CrashLoopBackOff), not ImagePullBackOff.
+func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed []attempt) Verdict {
+	v := Verdict{
+		Outcome:    Pullable,
+		Class:      ClassOK,
+		Digest:     res.desc.Digest.String(),
+		Credential: credentialName(res.cred),
+		Notes:      workedAfter(failed),
+	}
+	switch res.desc.MediaType {
+	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
+		return Verdict{
+			Outcome: NotPullable, Class: ClassUnsupportedMediaType, Credential: v.Credential,
+			Detail: fmt.Sprintf("%s is a Docker schema1 manifest (%s): Docker schema1 manifests are not supported by the node runtime (containerd 2.0 and later)", p.ref.Pull, res.desc.MediaType),
+			Fix:    "rebuild and push the image with a current builder (OCI or Docker schema2)",
+		}
+	}
+	if !res.desc.MediaType.IsIndex() || len(p.platforms) == 0 {
+		return v
+	}
+	children, err := callOwn(ctx, func() ([]*v1.Platform, error) {
+		return c.indexPlatforms(ctx, res.puller, p.gref.Context(), res.desc.Digest, res.manifest)
+	})
+	if err != nil {
+		return p.unverifiable(classify(err), failed)
+	}
+	pm := matchPlatforms(children, p.platforms)
+	if len(pm.matched) == 0 {
+		return Verdict{
+			Outcome: NotPullable, Class: ClassPlatformMissing, Digest: v.Digest, Credential: v.Credential,
+			Detail: fmt.Sprintf("%s: image has no %s manifest (available: %s); candidate nodes are %s",
+				p.ref.Pull, joinOr(formatPlatforms(pm.missing)), joinComma(pm.available), joinComma(formatPlatforms(p.platforms))),
+			Fix: fmt.Sprintf("publish the image for %s, or use an image built for the nodes' platforms", joinComma(formatPlatforms(pm.missing))),
+		}
+	}
+	v.Platforms = formatPlatforms(pm.matched)
+	if len(pm.missing) > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("no %s manifest; pods scheduled on %s nodes will fail: %s",
+			joinOr(formatPlatforms(pm.missing)), joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing)))
+	}
+	return v
+}
+
+func credentialName(cred *keyring.Credential) string {
+	if cred == nil {
+		return "anonymous"
+	}
+	return cred.String()
+}
+
+// rank orders definite failures by how much they tell: a 404 after the registry accepted a
+// credential says the image is missing whatever the other credentials are.
+func rank(f failure) int {
+	switch {
+	case f.notFound():
+		return 0
+	case f.status == http.StatusForbidden:
+		return 1
+	case !f.tokenService:
+		return 2
+	}
+	return 3
+}
+
+// definite builds the verdict when every candidate failed with 401, 403 or 404.
+func (p *probe) definite(failed []attempt) Verdict {
+	pi := 0
+	for i, a := range failed {
+		if rank(a.f) < rank(failed[pi].f) {
+			pi = i
+		}
+	}
+	primary := failed[pi]
+	var notes []string
+	for i, a := range failed {
+		if i != pi {
+			notes = append(notes, fmt.Sprintf("%s also failed: %s", credentialName(a.cred), why(a.f)))
+		}
+	}
+	if p.nodeCredentials && !primary.f.hasCode(transport.ManifestUnknownErrorCode) {
+		// The nodes hold a credential the webhook does not; only a definite "this tag does not
+		// exist in this repository" survives that.
+		return Verdict{
+			Outcome: Unverifiable, Class: ClassNodeCredentials, Credential: credentialName(primary.cred), Notes: notes,
+			Detail: fmt.Sprintf("credentials for %s come from the nodes; not verified (the webhook's own check got %s)", p.ref.Repository, primary.f.statusWithCodes()),
+		}
+	}
+	v := p.definiteMessage(primary)
+	if len(p.creds) > 0 {
+		notes = append(notes, p.explain...)
+	}
+	// A skipped secret often is the reason nothing matched (row 20: an Opaque secret).
+	notes = append(notes, p.ignored...)
+	v.Outcome, v.Credential, v.Notes = NotPullable, credentialName(primary.cred), notes
+	return v
+}

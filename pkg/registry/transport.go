@@ -1,0 +1,166 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// The engine's transport stack, outermost first:
+//
+//	go-containerregistry (auth handshake, bearer refresh; its own retry layer is configured to
+//	  never retry, see pullerOptions)
+//	→ retryTransport: at most MaxRetries retries of 5xx and connection resets, never 429, only when
+//	  the caller's deadline leaves room
+//	→ upstreamTransport: global concurrency limit, request counting, Retry-After capture
+//	→ egress transport: network guard, timeouts, TLS, response caps
+//
+// Retries live here rather than in go-containerregistry because its retry layer backs off for
+// 1 s and 3 s, retries 429 and knows nothing about the caller's deadline. It cannot simply be
+// bypassed by handing it a *transport.Wrapper: transport.NewWithContext treats a Wrapper as
+// "already authenticated" and skips the ping and token exchange, so credentials would never be
+// sent.
+
+// retryTransport retries a request after a transient failure.
+type retryTransport struct {
+	inner   http.RoundTripper
+	retries int
+	backoff time.Duration
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		resp, err := t.inner.RoundTrip(req)
+		if attempt >= t.retries || !retryable(req, resp, err) || !fits(req.Context(), t.backoff+time.Since(start)) {
+			return resp, err
+		}
+		if resp != nil {
+			// Drain a little so the connection can be reused; the error body is capped anyway.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			_ = resp.Body.Close()
+		}
+		timer := time.NewTimer(t.backoff)
+		select {
+		case <-req.Context().Done():
+			timer.Stop()
+			return nil, req.Context().Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may be repeated: only requests without a body,
+// only server errors that say "try again" and connection resets. 429 is never retried: the
+// registry asked us to slow down, and the nodes' quota is not ours to spend.
+func retryable(req *http.Request, resp *http.Response, err error) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	if err != nil {
+		return errors.Is(err, syscall.ECONNRESET)
+	}
+	switch resp.StatusCode {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// fits reports whether ctx leaves more than need before its deadline. need is the backoff plus
+// the duration of the attempt that just failed, our best guess of what a retry costs.
+func fits(ctx context.Context, need time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > need
+}
+
+// upstreamTransport bounds concurrent round trips, counts them by kind, and records the
+// Retry-After of a 429 for the message (go-containerregistry's errors do not carry headers).
+type upstreamTransport struct {
+	inner   http.RoundTripper
+	sem     *semaphore.Weighted
+	metrics *metrics
+}
+
+func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.sem.Acquire(req.Context(), 1); err != nil {
+		return nil, err
+	}
+	release := sync.OnceFunc(func() { t.sem.Release(1) })
+	t.metrics.upstream.WithLabelValues(requestKind(req)).Inc()
+	resp, err := t.inner.RoundTrip(req)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if tr := traceFrom(req.Context()); tr != nil {
+			tr.setRetryAfter(resp.Header.Get("Retry-After"))
+		}
+	}
+	// The slot is held until the body is closed: reading the body is part of the round trip.
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	defer b.release()
+	return b.ReadCloser.Close()
+}
+
+// requestKind names a request for the upstream counter. Everything outside /v2/ is a bearer
+// token realm.
+func requestKind(req *http.Request) string {
+	path := req.URL.Path
+	switch {
+	case !strings.HasPrefix(path, "/v2/") && path != "/v2":
+		return kindToken
+	case strings.Contains(path, "/manifests/") && req.Method == http.MethodHead:
+		return kindManifestHead
+	case strings.Contains(path, "/manifests/") && req.Method == http.MethodGet:
+		return kindManifestGet
+	}
+	return kindOther
+}
+
+// trace collects what the transport learns during one check that errors do not carry.
+type trace struct {
+	mu         sync.Mutex
+	retryAfter string
+}
+
+func (t *trace) setRetryAfter(v string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.retryAfter = v
+}
+
+func (t *trace) RetryAfter() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.retryAfter
+}
+
+type traceKey struct{}
+
+func withTrace(ctx context.Context) (context.Context, *trace) {
+	tr := &trace{}
+	return context.WithValue(ctx, traceKey{}, tr), tr
+}
+
+func traceFrom(ctx context.Context) *trace {
+	tr, _ := ctx.Value(traceKey{}).(*trace)
+	return tr
+}
