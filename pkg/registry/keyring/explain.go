@@ -1,0 +1,120 @@
+package keyring
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Explain describes, in the kubelet's terms, why the secrets' keys do or do not apply to repo
+// (reference.Reference.Repository). When nothing matched it gives, per secret in pod order, the
+// keys it has and one line per near miss: a glob covering exactly one DNS label, a port mismatch,
+// a path outside the key's prefix, a case difference, a key "index.docker.io/<path>" (never
+// matched), a Docker Hub key against registry-1.docker.io. When something matched it notes
+// matched entries that only hold identitytoken/registrytoken and an index.docker.io key skipped
+// because the fallback is not needed. nil means there is nothing to add.
+func (k *Keyring) Explain(repo string) []string {
+	if k == nil {
+		return nil
+	}
+	entries, fallback := k.lookup(repo)
+	if len(entries) > 0 {
+		return k.explainMatched(repo, entries, fallback)
+	}
+	var lines []string
+	for _, s := range k.secrets {
+		if len(s.keys) > 0 {
+			lines = append(lines, fmt.Sprintf("imagePullSecret %q has entries for [%s] but none match %s",
+				s.name, strings.Join(s.keys, ", "), repo))
+		}
+		for _, written := range s.invalid {
+			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q is not a valid URL; the kubelet ignores it", s.name, redactKey(written)))
+		}
+		for _, key := range s.keys {
+			if why := nearMiss(key, repo); why != "" {
+				lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q %s", s.name, key, why))
+			}
+		}
+	}
+	return lines
+}
+
+func (k *Keyring) explainMatched(repo string, entries []entry, fallback bool) []string {
+	var lines []string
+	for _, e := range entries {
+		if e.tokensOnly {
+			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q holds only identitytoken/registrytoken, which the kubelet ignores; the runtime pulls anonymously with it",
+				e.cred.Secret, redactKey(e.cred.Key)))
+		}
+	}
+	if hub, ok := k.creds[defaultRegistryHost]; ok && !fallback && isDefaultRegistryMatch(repo) {
+		for _, e := range hub {
+			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q is not used for %s: the kubelet falls back to index.docker.io only when no other key matches",
+				e.cred.Secret, redactKey(e.cred.Key), repo))
+		}
+	}
+	return lines
+}
+
+// nearMiss explains why a normalised key that does not match repo was probably meant to, or
+// returns "" when the key is simply for another registry.
+func nearMiss(key, repo string) string {
+	keyURL, err := parseSchemelessURL(key)
+	if err != nil {
+		return ""
+	}
+	repoURL, err := parseSchemelessURL(repo)
+	if err != nil {
+		return ""
+	}
+	keyLabels, keyPort := splitURL(keyURL)
+	repoLabels, repoPort := splitURL(repoURL)
+	keyHost, repoHost := strings.Join(keyLabels, "."), strings.Join(repoLabels, ".")
+	pathCovered := strings.HasPrefix(repoURL.Path, keyURL.Path)
+	sameLabels := false
+	if len(keyLabels) == len(repoLabels) {
+		sameLabels, _ = labelsMatch(keyLabels, repoLabels)
+	}
+
+	switch {
+	case keyHost == defaultRegistryHost && keyPort == "" && keyURL.Path != "" && isDefaultRegistryMatch(repo):
+		// Images are matched by their normalised name, which never starts with index.docker.io,
+		// and the fallback only reads the bare key "index.docker.io".
+		return fmt.Sprintf(`is never matched by the kubelet; use "docker.io%s" or "https://index.docker.io/v1/"`, keyURL.Path)
+	case repoHost == "registry-1.docker.io" && (keyHost == "docker.io" || keyHost == defaultRegistryHost):
+		return "does not cover registry-1.docker.io: the kubelet matches the image name as written and treats only docker.io names as Docker Hub; write the image as docker.io/" + strings.TrimPrefix(repoURL.Path, "/")
+	case sameLabels && pathCovered && keyPort != repoPort:
+		switch {
+		case keyPort == "":
+			return fmt.Sprintf("does not match port %s: ports must be equal and the key has none", repoPort)
+		case repoPort == "":
+			return fmt.Sprintf("requires port %s but the image names no port", keyPort)
+		}
+		return fmt.Sprintf("is for port %s, not %s: ports must be equal", keyPort, repoPort)
+	case sameLabels && keyPort == repoPort && !pathCovered:
+		return fmt.Sprintf("covers only repositories under %s%s", keyURL.Host, keyURL.Path)
+	case len(keyLabels) != len(repoLabels) && keyPort == repoPort && pathCovered && suffixMatches(keyLabels, repoLabels):
+		if strings.Contains(keyHost, "*") {
+			return fmt.Sprintf(`matches exactly one DNS label per "*"; it does not cover %s`, repoHost)
+		}
+		if len(keyLabels) < len(repoLabels) {
+			return fmt.Sprintf(`covers only the host %s, not %s; use "*.%s" for one more label`, keyHost, repoHost, keyHost)
+		}
+	case !sameLabels && strings.EqualFold(keyHost, repoHost) && keyPort == repoPort && pathCovered:
+		return fmt.Sprintf("differs from %s only in letter case; the kubelet compares host names case-sensitively", repoHost)
+	}
+	return ""
+}
+
+// suffixMatches reports whether the shorter label list matches the end of the longer one, label by
+// label with filepath.Match (glob labels of the key included).
+func suffixMatches(keyLabels, repoLabels []string) bool {
+	n := min(len(keyLabels), len(repoLabels))
+	keyTail, repoTail := keyLabels[len(keyLabels)-n:], repoLabels[len(repoLabels)-n:]
+	for i := range n {
+		if ok, err := filepath.Match(keyTail[i], repoTail[i]); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
