@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -197,16 +196,4 @@ func assertVerdict(t testing.TB, v Verdict, outcome Outcome, class Class, words,
 	if strings.Contains(msg, "\n") {
 		t.Errorf("message spans several lines: %q", msg)
 	}
-}
-
-// counter counts concurrent events in tests.
-type counter struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *counter) inc() {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
 }

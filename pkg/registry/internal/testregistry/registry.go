@@ -121,6 +121,8 @@ type Registry struct {
 	fault  atomic.Pointer[Fault]
 	// faulted counts the requests the current fault applied to, for Fault.Times.
 	faulted atomic.Int64
+	// inFlight and maxInFlight measure concurrent requests.
+	inFlight, maxInFlight atomic.Int64
 
 	mu     sync.Mutex
 	tokens map[string]map[string]bool // token → repositories it grants
@@ -188,12 +190,16 @@ func (r *Registry) Counts() map[Kind]int64 {
 	return out
 }
 
-// ResetCounts sets every counter to zero.
+// ResetCounts sets every counter, and the in-flight maximum, to zero.
 func (r *Registry) ResetCounts() {
 	for _, k := range kinds {
 		r.counts[k].Store(0)
 	}
+	r.maxInFlight.Store(0)
 }
+
+// MaxInFlight returns the largest number of requests the registry was serving at once.
+func (r *Registry) MaxInFlight() int64 { return r.maxInFlight.Load() }
 
 // SetFault makes the registry misbehave from now on; the zero Fault restores normal service.
 func (r *Registry) SetFault(f Fault) {
@@ -230,6 +236,14 @@ func kindOf(req *http.Request) Kind {
 func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	kind := kindOf(req)
 	r.counts[kind].Add(1)
+	n := r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	for {
+		m := r.maxInFlight.Load()
+		if n <= m || r.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
 
 	if f := r.activeFault(kind); f != nil {
 		if f.Delay > 0 {
