@@ -1,0 +1,151 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/pullguard/pullguard/certs/selfca"
+	"github.com/pullguard/pullguard/cmd/webhook/app"
+)
+
+// WebhookOptions configures StartWebhook.
+type WebhookOptions struct {
+	// Args are the flags a user would pass; the bed takes them from the shipped Deployment and
+	// appends its local ones (addresses, kubeconfig, cert dir, registry trust).
+	Args []string
+	// Dir holds the serving certificate (cert-dir) and the log.
+	Dir string
+}
+
+// Webhook is the webhook running in this process through app.Main, the binary's code path.
+type Webhook struct {
+	// Addr is the HTTPS address (127.0.0.1:port) the API server calls.
+	Addr string
+	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics.
+	HealthAddr  string
+	MetricsAddr string
+	// CABundle is the PEM CA of the serving certificate, for clientConfig.caBundle.
+	CABundle []byte
+	// Args are the flags app.Main got.
+	Args    []string
+	LogPath string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// webhookStopTimeout bounds the graceful shutdown the bed asks for with its own flag.
+const webhookStopTimeout = 15 * time.Second
+
+// StartWebhook generates a serving certificate for 127.0.0.1, starts app.Main with opts.Args plus
+// the local flags, and waits for /readyz.
+func StartWebhook(ctx context.Context, opts WebhookOptions) (*Webhook, error) {
+	certDir := opts.Dir + "/serving-certs"
+	bundle, err := selfca.Generate([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("generating the webhook serving certificate: %w", err)
+	}
+	if err := bundle.WriteDir(certDir); err != nil {
+		return nil, fmt.Errorf("writing the webhook serving certificate: %w", err)
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	w := &Webhook{
+		Addr:        loopbackAddr(ports[0]),
+		HealthAddr:  loopbackAddr(ports[1]),
+		MetricsAddr: loopbackAddr(ports[2]),
+		CABundle:    bundle.CACert,
+		LogPath:     opts.Dir + "/webhook.log",
+		done:        make(chan struct{}),
+	}
+	w.Args = append(append([]string{}, opts.Args...),
+		"--bind-address=127.0.0.1",
+		"--port="+strconv.Itoa(ports[0]),
+		"--cert-dir="+certDir,
+		"--health-probe-bind-address="+w.HealthAddr,
+		"--metrics-bind-address="+w.MetricsAddr,
+		"--graceful-shutdown-timeout=5s",
+	)
+	logFile, err := os.Create(w.LogPath)
+	if err != nil {
+		return nil, fmt.Errorf("creating the webhook log: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w.cancel = cancel
+	go func() {
+		defer close(w.done)
+		defer logFile.Close()
+		w.err = app.Main(runCtx, w.Args, logFile, logFile)
+	}()
+	if err := w.waitReady(ctx); err != nil {
+		_ = w.Stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Webhook) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer c.CloseIdleConnections()
+	for {
+		select {
+		case <-w.done:
+			return fmt.Errorf("the webhook exited during startup: %v; log: %s", w.err, fileTail(w.LogPath, 4096))
+		default:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.HealthAddr+"/readyz", nil)
+		if err != nil {
+			return fmt.Errorf("building the readiness request: %w", err)
+		}
+		if resp, err := c.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the webhook did not become ready: %w; log: %s", ctx.Err(), fileTail(w.LogPath, 4096))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop cancels app.Main's context and waits for it to return.
+func (w *Webhook) Stop() error {
+	w.cancel()
+	select {
+	case <-w.done:
+	case <-time.After(webhookStopTimeout):
+		return fmt.Errorf("the webhook did not stop within %s", webhookStopTimeout)
+	}
+	if w.err != nil && !errors.Is(w.err, context.Canceled) {
+		return fmt.Errorf("the webhook failed: %w", w.err)
+	}
+	return nil
+}
+
+// Stopped reports whether app.Main has returned.
+func (w *Webhook) Stopped() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
