@@ -171,18 +171,13 @@ func (p *probe) cacheKey() string {
 
 func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	key := p.cacheKey()
-	if v, ok := c.verdicts.Get(key); ok {
-		e := v.(*cacheEntry)
-		if !c.clock.Now().After(e.freshUntil) {
-			result := cacheHit
-			if e.verdict.Outcome == NotPullable {
-				result = cacheNegativeHit
-			}
-			c.metrics.cache.WithLabelValues(result).Inc()
-			out := cloneVerdict(e.verdict)
-			out.Cached = true
-			return out
+	if v, ok := c.fresh(key); ok {
+		result := cacheHit
+		if v.Outcome == NotPullable {
+			result = cacheNegativeHit
 		}
+		c.metrics.cache.WithLabelValues(result).Inc()
+		return v
 	}
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
 
@@ -193,6 +188,11 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	// and got a timeout starts a new flight under its own deadline.
 	for {
 		ch := c.flights.DoChan(key, func() (any, error) {
+			// A flight that finished between our cache lookup and DoChan has stored its
+			// verdict already: serve it rather than asking the registry again.
+			if v, ok := c.fresh(key); ok {
+				return flightResult{verdict: v}, nil
+			}
 			fctx, cancel := detach(ctx)
 			defer cancel()
 			v := c.fly(fctx, key, &p)
@@ -212,6 +212,21 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 			}
 		}
 	}
+}
+
+// fresh returns the cached verdict for key if it has not expired.
+func (c *Checker) fresh(key string) (Verdict, bool) {
+	v, ok := c.verdicts.Get(key)
+	if !ok {
+		return Verdict{}, false
+	}
+	e := v.(*cacheEntry)
+	if c.clock.Now().After(e.freshUntil) {
+		return Verdict{}, false
+	}
+	out := cloneVerdict(e.verdict)
+	out.Cached = true
+	return out, true
 }
 
 type flightResult struct {

@@ -30,7 +30,7 @@ const (
 // handshake. The one place where a context is shared is the handshake itself: concurrent first
 // calls for the same repository wait on the same Once and get its error, and a failed handshake
 // is forgotten (CompareAndDelete) so the next call starts afresh. The checker therefore retries
-// a call once when it failed with a context error that is not its own (see probeOnce).
+// a call once when it failed with a context error that is not its own (see callOwn).
 //
 // Keying by repository, not only by credential, keeps the pool bounded: a Puller's own map
 // grows with every repository it touches and is never pruned.
