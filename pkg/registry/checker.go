@@ -185,8 +185,8 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	// whichever caller happened to start it (an admission request the API server gave up on
 	// would otherwise fail every follower), so it runs on a context detached from the leader's
 	// cancellation but bounded by the leader's deadline. A follower that outlives that deadline
-	// and got a timeout starts a new flight under its own deadline.
-	for {
+	// and got a timeout starts one new flight under its own deadline.
+	for attempt := 0; ; attempt++ {
 		ch := c.flights.DoChan(key, func() (any, error) {
 			// A flight that finished between our cache lookup and DoChan has stored its
 			// verdict already: serve it rather than asking the registry again.
@@ -201,7 +201,7 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 		select {
 		case res := <-ch:
 			fr := res.Val.(flightResult)
-			if fr.expired && fr.verdict.Class == ClassTimeout && res.Shared && ctx.Err() == nil {
+			if fr.expired && fr.verdict.Class == ClassTimeout && res.Shared && ctx.Err() == nil && attempt == 0 {
 				continue
 			}
 			return cloneVerdict(fr.verdict)

@@ -73,6 +73,26 @@ func TestTokenReuse(t *testing.T) {
 	}
 }
 
+// TestSharedHandshake: two checks of one repository with one credential share the puller's
+// handshake, which runs under the context of the first. When that context expires mid-handshake
+// the second check, whose own deadline is far away, still gets its answer.
+func TestSharedHandshake(t *testing.T) {
+	e := newEnv(t)
+	reg := tokenRegistry(t, e, "v1", "v2")
+	reg.SetFault(testregistry.Fault{Delay: 300 * time.Millisecond, All: true})
+	c := e.checker(e.options())
+	kr := keyringOf(aliceSecret())
+
+	first := make(chan Verdict, 1)
+	go func() {
+		first <- c.Check(ctxTimeout(t, 150*time.Millisecond), Request{Image: "reg.example.com/team/app:v1", Keyring: kr})
+	}()
+	time.Sleep(30 * time.Millisecond)
+	second := c.Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/app:v2", Keyring: kr})
+	assertVerdict(t, <-first, Unverifiable, ClassTimeout, nil, nil)
+	assertVerdict(t, second, Pullable, ClassOK, nil, nil)
+}
+
 // TestDeadline bounds a check against a registry that accepts connections and never answers.
 func TestDeadline(t *testing.T) {
 	e := newEnv(t)

@@ -67,7 +67,9 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 			return c.pullable(ctx, p, res, failed)
 		}
 		if !f.definite {
-			return p.unverifiable(f, failed)
+			v := p.unverifiable(f, failed)
+			v.Credential = credentialName(cred)
+			return v
 		}
 		failed = append(failed, attempt{cred: cred, f: f})
 	}
