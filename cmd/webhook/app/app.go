@@ -1,0 +1,231 @@
+// Package app is the pullguard webhook command: options, logging, and the controller-runtime
+// manager that serves pkg/admission. main only calls Main; tests and `make demo` call it too, in
+// process, with their own arguments.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/pullguard/pullguard/pkg/admission"
+	"github.com/pullguard/pullguard/pkg/registry"
+)
+
+// version is set at build time: -ldflags "-X github.com/pullguard/pullguard/cmd/webhook/app.version=...".
+var version = "dev"
+
+// cacheSyncProbeTimeout bounds the informer check of /readyz, well inside the kubelet's default
+// 1 s probe timeout.
+const cacheSyncProbeTimeout = 500 * time.Millisecond
+
+// Main runs the webhook with command-line args until ctx is cancelled. Output for --help and
+// --version goes to stdout, logs to stderr. It returns every error instead of logging it, so the
+// caller logs it once; --help and --version return nil.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Until the options are known, log at info level as JSON, so even a flag error is logged
+	// in the format a log pipeline expects.
+	setLogOutput(stderr, zapcore.InfoLevel, "json")
+
+	opts, err := parseArgs(args)
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		_, err := io.WriteString(stdout, usage())
+		return err
+	case errors.Is(err, errVersion):
+		_, err := fmt.Fprintf(stdout, "pullguard webhook %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return err
+	case err != nil:
+		return err
+	}
+
+	level, err := parseLogLevel(opts.LogLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := setLogOutput(stderr, level, opts.LogFormat).WithName("webhook")
+	log.Info("Starting pullguard webhook", startupKeys(opts)...)
+	return Run(ctx, opts)
+}
+
+// Run serves the webhook with validated opts until ctx is cancelled, then shuts down gracefully.
+func Run(ctx context.Context, opts Options) error {
+	restCfg, err := restConfig(opts.Kubeconfig, os.Getenv("KUBECONFIG"))
+	if err != nil {
+		return fmt.Errorf("loading the Kubernetes client configuration: %w", err)
+	}
+	restCfg.QPS = opts.KubeAPIQPS
+	restCfg.Burst = opts.KubeAPIBurst
+	restCfg.UserAgent = userAgent()
+
+	metrics := newScopedRegisterer(ctrlmetrics.Registry)
+	defer metrics.unregisterAll()
+
+	regOpts := opts.Registry
+	regOpts.Registerer = metrics
+	regOpts.UserAgent = userAgent()
+	checker, err := registry.New(regOpts)
+	if err != nil {
+		return fmt.Errorf("creating the registry checker: %w", err)
+	}
+
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building the scheme: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restCfg, managerOptions(opts, scheme))
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := admission.Setup(mgr, opts.Admission, checker); err != nil {
+		return fmt.Errorf("setting up admission: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the liveness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("adding the webhook readiness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache(), cacheSyncProbeTimeout)); err != nil {
+		return fmt.Errorf("adding the informer readiness check: %w", err)
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}
+
+// managerOptions maps opts onto the manager: no leader election (every replica serves
+// admissions), no cached reads of Secrets or ServiceAccounts (they are read one by one, so the
+// webhook never holds every secret of the cluster in memory), and the hardened webhook server.
+func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
+	shutdown := opts.GracefulShutdownTimeout
+	return ctrl.Options{
+		Scheme: scheme,
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
+		Client: client.Options{
+			Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}}},
+		},
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsBindAddress},
+		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
+		LeaderElection:          false,
+		GracefulShutdownTimeout: &shutdown,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    opts.BindAddress,
+			Port:    opts.Port,
+			CertDir: opts.CertDir,
+			TLSOpts: tlsOptions(opts),
+		}),
+	}
+}
+
+// tlsOptions hardens the webhook server's TLS config. The certificate itself comes from
+// controller-runtime's certwatcher, which reloads tls.crt and tls.key when they are rotated.
+func tlsOptions(opts Options) []func(*tls.Config) {
+	minVersion := tlsVersions[opts.TLSMinVersion]
+	return []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = minVersion
+		if !opts.EnableHTTP2 {
+			// HTTP/2 Rapid Reset (CVE-2023-44487) and Stream Cancellation (CVE-2023-39325):
+			// the API server speaks HTTP/1.1 to webhooks fine, so do not offer h2 at all.
+			c.NextProtos = []string{"http/1.1"}
+		}
+	}}
+}
+
+// cachesSynced is a readiness check that passes once every informer the manager started has
+// synced: until then admission decisions would be made on missing Namespaces or Nodes.
+func cachesSynced(c cache.Cache, timeout time.Duration) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), timeout)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	}
+}
+
+// restConfig loads the client configuration from --kubeconfig, else $KUBECONFIG (a path list),
+// else the in-cluster service account. Unlike controller-runtime's GetConfig it never falls
+// back to ~/.kube/config, so a pod never talks to a cluster it was not pointed at.
+func restConfig(kubeconfig, kubeconfigEnv string) (*rest.Config, error) {
+	var rules clientcmd.ClientConfigLoadingRules
+	switch {
+	case kubeconfig != "":
+		rules.ExplicitPath = kubeconfig
+	case kubeconfigEnv != "":
+		rules.Precedence = filepath.SplitList(kubeconfigEnv)
+	default:
+		return rest.InClusterConfig()
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+}
+
+func userAgent() string { return "pullguard/" + version }
+
+// startupKeys are the options logged once at startup: enough to tell how a replica is
+// configured, and nothing secret (a proxy URL may carry credentials, so only its host is kept).
+func startupKeys(o Options) []any {
+	return []any{
+		"version", version,
+		"goVersion", runtime.Version(),
+		"port", o.Port,
+		"bindAddress", o.BindAddress,
+		"certDir", o.CertDir,
+		"tlsMinVersion", o.TLSMinVersion,
+		"http2", o.EnableHTTP2,
+		"metricsBindAddress", o.MetricsBindAddress,
+		"healthProbeBindAddress", o.HealthProbeBindAddress,
+		"configFile", o.ConfigFile,
+		"defaultMode", o.Admission.DefaultMode,
+		"denyUnverifiable", o.Admission.DenyUnverifiable,
+		"exemptNamespaces", o.Admission.ExemptNamespaces,
+		"maxBudget", o.Admission.MaxBudget.String(),
+		"timeoutMargin", o.Admission.TimeoutMargin.String(),
+		"allowPrivateRegistries", o.Registry.Egress.AllowPrivate,
+		"insecureRegistries", o.Registry.Egress.InsecureRegistries,
+		"registryCAFile", o.Registry.Egress.CAFile,
+		"registryProxy", proxyHost(o.Registry.Egress.Proxy),
+		"nodeCredentialRegistries", o.Registry.NodeCredentialRegistries,
+		"kubeAPIQPS", o.KubeAPIQPS,
+		"kubeAPIBurst", o.KubeAPIBurst,
+	}
+}
+
+// proxyHost keeps the scheme and host of a proxy URL and drops user info, path and query.
+func proxyHost(proxy string) string {
+	if proxy == "" {
+		return ""
+	}
+	u, err := url.Parse(proxy)
+	if err != nil {
+		return "<unparsable>"
+	}
+	return u.Scheme + "://" + u.Host
+}
