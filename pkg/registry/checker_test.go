@@ -107,6 +107,26 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
+// TestIndexCache: an index is fetched once per digest; later platform checks of the same
+// content cost one HEAD, whatever the candidate platforms.
+func TestIndexCache(t *testing.T) {
+	e := newEnv(t)
+	reg := tokenRegistry(t, e)
+	pushIndex(t, reg, "team/multi:v1", plat("linux/amd64"), plat("linux/arm64"))
+	c := e.checker(e.options())
+	kr := keyringOf(aliceSecret())
+	for _, platforms := range [][]string{{"linux/amd64"}, {"linux/arm64"}, {"linux/amd64", "linux/arm64"}} {
+		v := c.Check(ctxTimeout(t, 5*time.Second), Request{Image: "reg.example.com/team/multi:v1", Keyring: kr, Platforms: ociPlats(platforms...)})
+		assertVerdict(t, v, Pullable, ClassOK, nil, nil)
+		if fmt.Sprint(v.Platforms) != fmt.Sprint(platforms) {
+			t.Errorf("Platforms = %v, want %v", v.Platforms, platforms)
+		}
+	}
+	if heads, gets := reg.Count(testregistry.KindManifestHead), reg.Count(testregistry.KindManifestGet); heads != 3 || gets != 1 {
+		t.Errorf("manifest HEADs = %d, GETs = %d; want 3 HEADs and 1 GET", heads, gets)
+	}
+}
+
 // TestCoalescing: 500 concurrent identical cold checks make one upstream manifest request. The
 // positive cache is disabled so that only singleflight can explain the count.
 func TestCoalescing(t *testing.T) {

@@ -82,6 +82,13 @@ func newWorld(t *testing.T) *world {
 	}
 	e.registry(testregistry.Config{CA: otherCA}, "untrusted.example.com")
 
+	silent, err := testregistry.NewSilent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(silent.Close)
+	e.net.AddAddr("silent.example.com", silent.Addr)
+
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
 	w.plainAddr = strings.TrimPrefix(plain.URL, "http://")
@@ -203,6 +210,8 @@ func TestRows(t *testing.T) {
 			words: []string{"registry down.example.com unavailable (503", "pull may fail"}},
 		"row 26 connection refused": {image: w.refusedAddr + "/team/app:v1", outcome: Unverifiable, class: ClassRegistryUnavailable,
 			words: []string{"connection refused"}},
+		"row 26 registry accepts connections and never answers": {image: "silent.example.com/team/app:v1", timeout: 300 * time.Millisecond, outcome: Unverifiable, class: ClassTimeout,
+			words: []string{"silent.example.com"}},
 		"row 26 registry hangs": {image: "hang.example.com/team/app:v1", timeout: 300 * time.Millisecond, outcome: Unverifiable, class: ClassTimeout,
 			words: []string{"hang.example.com"}},
 		// Row 28.

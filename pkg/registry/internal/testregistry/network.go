@@ -35,13 +35,17 @@ func NewNetwork() *Network {
 }
 
 // Add makes host resolve to an address of its own whose connections reach r.
-func (n *Network) Add(host string, r *Registry) {
+func (n *Network) Add(host string, r *Registry) { n.AddAddr(host, r.Addr) }
+
+// AddAddr makes host resolve to an address of its own whose connections reach the loopback
+// address target ("127.0.0.1:port").
+func (n *Network) AddAddr(host, target string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	a := n.next
 	n.next = n.next.Next()
 	n.names[host] = a
-	n.targets[a] = r.Addr
+	n.targets[a] = target
 }
 
 // LookupNetIP implements egress.Resolver.
@@ -83,4 +87,50 @@ func (n *Network) Refused() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]string(nil), n.refused...)
+}
+
+// Silent is a TCP server on 127.0.0.1 that accepts connections and never says a word, not
+// even the TLS handshake: the registry that hangs before any timeout of the HTTP layer applies.
+type Silent struct {
+	ln   net.Listener
+	Addr string
+
+	mu    sync.Mutex
+	conns []net.Conn
+	done  chan struct{}
+}
+
+// NewSilent starts a Silent server.
+func NewSilent() (*Silent, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening on loopback: %w", err)
+	}
+	s := &Silent{ln: ln, Addr: ln.Addr().String(), done: make(chan struct{})}
+	go s.accept()
+	return s, nil
+}
+
+func (s *Silent) accept() {
+	defer close(s.done)
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+	}
+}
+
+// Close stops accepting and drops every held connection.
+func (s *Silent) Close() {
+	_ = s.ln.Close()
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
 }
