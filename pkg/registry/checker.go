@@ -101,7 +101,7 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 		return Verdict{
 			Outcome: NotPullable, Class: ClassInvalidReference,
 			Detail: fmt.Sprintf("%q is parsed as a registry host because it contains uppercase letters; Docker Hub namespaces must be lowercase (the pull would fail resolving host %q)", ref.Domain, ref.Domain),
-			Fix:    fmt.Sprintf("write the namespace in lowercase: %q", strings.ToLower(ref.Original)),
+			Fix:    fmt.Sprintf("write the namespace in lowercase: %q", strings.ToLower(ref.Domain)+strings.TrimPrefix(ref.Original, ref.Domain)),
 		}
 	}
 	gref, err := ref.GGCR()
@@ -113,10 +113,10 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 				Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", unsupported.Algorithm, ref.Pull),
 			}
 		}
+		// The kubelet accepts the reference, so this is the webhook's limit, not the pod's.
 		return Verdict{
-			Outcome: NotPullable, Class: ClassInvalidReference,
-			Detail: fmt.Sprintf("image %q cannot be addressed: %v", ref.Original, err),
-			Fix:    "correct the image reference in the pod spec",
+			Outcome: Unverifiable, Class: ClassInvalidReference,
+			Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", ref.Pull, err),
 		}
 	}
 	if err := req.Keyring.Err(); err != nil {

@@ -46,7 +46,7 @@ type resolved struct {
 	desc v1.Descriptor
 	// manifest is the body when it was fetched with GET (nil after a HEAD).
 	manifest []byte
-	puller   *remote.Puller
+	puller   *pooledPuller
 	cred     *keyring.Credential
 }
 
@@ -85,14 +85,18 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 		auth = authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Password})
 		fingerprint = cred.Fingerprint()
 	}
-	puller, err := c.pullers.get(fingerprint, p.gref.Context().Name(), auth)
+	puller, created, err := c.pullers.get(fingerprint, p.gref.Context().Name(), auth)
 	if err != nil {
 		return resolved{}, classify(err), false
 	}
 	res := resolved{puller: puller, cred: cred}
+	// A puller this call did not create and that never succeeded may be in the middle of a
+	// handshake running under another check's context.
+	joined := !created && !puller.ready.Load()
 
-	desc, err := callOwn(ctx, func() (*v1.Descriptor, error) { return puller.Head(ctx, p.gref) })
+	desc, err := callOwn(ctx, joined, func() (*v1.Descriptor, error) { return puller.Head(ctx, p.gref) })
 	if err == nil {
+		puller.ready.Store(true)
 		res.desc = *desc
 		return res, failure{}, true
 	}
@@ -102,8 +106,9 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 	}
 	// Either the HEAD answer was malformed (fall back to GET), or it was a 404 whose body HEAD
 	// cannot carry (GET it to read MANIFEST_UNKNOWN vs NAME_UNKNOWN).
-	d, gerr := callOwn(ctx, func() (*remote.Descriptor, error) { return puller.Get(ctx, p.gref) })
+	d, gerr := callOwn(ctx, joined, func() (*remote.Descriptor, error) { return puller.Get(ctx, p.gref) })
 	if gerr == nil {
+		puller.ready.Store(true)
 		res.desc, res.manifest = d.Descriptor, d.Manifest
 		return res, failure{}, true
 	}
@@ -115,13 +120,13 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 	return res, g, false
 }
 
-// callOwn runs a go-containerregistry call and repeats it once when it failed with a context
-// error that is not ctx's own: concurrent first calls on one Puller share the handshake of the
-// call that started it (see pullerPool), and a failed handshake is forgotten, so the repeat
-// performs its own.
-func callOwn[T any](ctx context.Context, call func() (T, error)) (T, error) {
+// callOwn runs a go-containerregistry call and, when the call joined a handshake started by
+// another check (see pullerPool), repeats it once if it failed with a context error that is not
+// ctx's own: the failed handshake is forgotten, so the repeat performs its own. Any other
+// failure, timeouts of the transport included, is returned as it is.
+func callOwn[T any](ctx context.Context, joined bool, call func() (T, error)) (T, error) {
 	v, err := call()
-	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+	if joined && err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
 		return call()
 	}
 	return v, err
@@ -150,9 +155,7 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 	if !res.desc.MediaType.IsIndex() || len(p.platforms) == 0 {
 		return v
 	}
-	children, err := callOwn(ctx, func() ([]*v1.Platform, error) {
-		return c.indexPlatforms(ctx, res.puller, p.gref.Context(), res.desc.Digest, res.manifest)
-	})
+	children, err := c.indexPlatforms(ctx, res.puller.Puller, p.gref.Context(), res.desc.Digest, res.manifest)
 	if err != nil {
 		return p.unverifiable(classify(err), failed)
 	}

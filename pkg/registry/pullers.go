@@ -2,6 +2,7 @@ package registry
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -29,8 +30,9 @@ const (
 // (req.WithContext / in.Context()). So a per-call context bounds every request after the
 // handshake. The one place where a context is shared is the handshake itself: concurrent first
 // calls for the same repository wait on the same Once and get its error, and a failed handshake
-// is forgotten (CompareAndDelete) so the next call starts afresh. The checker therefore retries
-// a call once when it failed with a context error that is not its own (see callOwn).
+// is forgotten (CompareAndDelete) so the next call starts afresh. The checker therefore repeats
+// a call once when it joined a handshake it did not start and failed with a context error that
+// is not its own (see callOwn).
 //
 // Keying by repository, not only by credential, keeps the pool bounded: a Puller's own map
 // grows with every repository it touches and is never pruned.
@@ -53,18 +55,28 @@ func newPullerPool(rt http.RoundTripper, userAgent string) *pullerPool {
 	}
 }
 
-// get returns the puller for a credential (fingerprint "" is anonymous) and repository.
-func (p *pullerPool) get(fingerprint, repository string, auth authn.Authenticator) (*remote.Puller, error) {
+// pooledPuller is a Puller with what its user needs to know about the handshake.
+type pooledPuller struct {
+	*remote.Puller
+	// ready is set once a call succeeded: the handshake is done and no later call can be failed
+	// by the context of another.
+	ready atomic.Bool
+}
+
+// get returns the puller for a credential (fingerprint "" is anonymous) and repository, and
+// whether this call created it.
+func (p *pullerPool) get(fingerprint, repository string, auth authn.Authenticator) (*pooledPuller, bool, error) {
 	key := fingerprint + "\x00" + repository
 	if v, ok := p.pullers.Get(key); ok {
-		return v.(*remote.Puller), nil
+		return v.(*pooledPuller), false, nil
 	}
 	puller, err := remote.NewPuller(append(p.options, remote.WithAuth(auth))...)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// Two concurrent first calls may both create a puller; the last one stored wins and the
 	// other is used once and dropped, which costs one extra handshake and nothing else.
-	p.pullers.Add(key, puller, pullerTTL)
-	return puller, nil
+	pp := &pooledPuller{Puller: puller}
+	p.pullers.Add(key, pp, pullerTTL)
+	return pp, true, nil
 }

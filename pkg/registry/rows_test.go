@@ -128,8 +128,8 @@ func TestRows(t *testing.T) {
 		"row 1 64-hex name": {image: strings.Repeat("ab", 32), outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{"64", "InvalidImageName"}},
 		// Row 2.
-		"row 2 uppercase host": {image: "MyOrg/app", outcome: NotPullable, class: ClassInvalidReference,
-			words: []string{`"MyOrg" is parsed as a registry host because it contains uppercase letters; Docker Hub namespaces must be lowercase`}},
+		"row 2 uppercase host": {image: "MyOrg/app:V1", outcome: NotPullable, class: ClassInvalidReference,
+			words: []string{`"MyOrg" is parsed as a registry host because it contains uppercase letters; Docker Hub namespaces must be lowercase`, `"myorg/app:V1"`}},
 		// Row 3.
 		"row 3 wrong tag on Docker Hub": {image: "nginx:1.999", outcome: NotPullable, class: ClassTagNotFound,
 			words: []string{`tag "1.999" not found in docker.io/library/nginx (registry returned 404 MANIFEST_UNKNOWN)`}},
