@@ -127,36 +127,48 @@ func TestIndexCache(t *testing.T) {
 	}
 }
 
-// TestCoalescing: 500 concurrent identical cold checks make one upstream manifest request. The
-// positive cache is disabled so that only singleflight can explain the count.
+// TestCoalescing: 500 concurrent identical cold checks make one upstream manifest request.
+// With the positive cache off and a slow registry only singleflight can explain the count; with
+// the defaults and a fast registry, late callers also meet the verdict the flight stored.
 func TestCoalescing(t *testing.T) {
-	e := newEnv(t)
-	reg := tokenRegistry(t, e, "v1")
-	reg.SetFault(testregistry.Fault{Delay: 200 * time.Millisecond})
-	opts := e.options()
-	opts.PositiveTTL = 0
-	c := e.checker(opts)
-	kr := keyringOf(aliceSecret())
+	tests := map[string]struct {
+		positiveTTL time.Duration
+		delay       time.Duration
+	}{
+		"singleflight alone": {delay: 200 * time.Millisecond},
+		"defaults":           {positiveTTL: DefaultOptions().PositiveTTL},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			reg := tokenRegistry(t, e, "v1")
+			reg.SetFault(testregistry.Fault{Delay: tc.delay})
+			opts := e.options()
+			opts.PositiveTTL = tc.positiveTTL
+			c := e.checker(opts)
+			kr := keyringOf(aliceSecret())
 
-	const n = 500
-	var wg sync.WaitGroup
-	verdicts := make([]Verdict, n)
-	startLine := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-startLine
-			verdicts[i] = c.Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/app:v1", Keyring: kr})
+			const n = 500
+			var wg sync.WaitGroup
+			verdicts := make([]Verdict, n)
+			startLine := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					<-startLine
+					verdicts[i] = c.Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/app:v1", Keyring: kr})
+				})
+			}
+			close(startLine)
+			wg.Wait()
+			for i, v := range verdicts {
+				if v.Outcome != Pullable {
+					t.Fatalf("check %d: %s/%s %s", i, v.Outcome, v.Class, v.Message())
+				}
+			}
+			if got := reg.Count(testregistry.KindManifestHead) + reg.Count(testregistry.KindManifestGet); got != 1 {
+				t.Errorf("upstream manifest requests = %d, want 1", got)
+			}
 		})
-	}
-	close(startLine)
-	wg.Wait()
-	for i, v := range verdicts {
-		if v.Outcome != Pullable {
-			t.Fatalf("check %d: %s/%s %s", i, v.Outcome, v.Class, v.Message())
-		}
-	}
-	if got := reg.Count(testregistry.KindManifestHead) + reg.Count(testregistry.KindManifestGet); got != 1 {
-		t.Errorf("upstream manifest requests = %d, want 1", got)
 	}
 }
 
