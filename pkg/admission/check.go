@@ -61,7 +61,13 @@ func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.
 		if r.panic != nil {
 			panic(*r.panic)
 		}
-		verdicts[r.image] = r.verdict
+		v := r.verdict
+		if ctx.Err() != nil && v.Outcome != registry.Pullable && v.Outcome != registry.NotPullable {
+			// Whatever the engine says when its context ends, the user should hear the one
+			// reason: the admission budget ran out.
+			v = timeoutVerdict(r.image, budget)
+		}
+		verdicts[r.image] = v
 	}
 wait:
 	for len(verdicts) < len(images) {

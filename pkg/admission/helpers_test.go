@@ -120,7 +120,7 @@ func (g *getCounter) total(kind string) int {
 
 // newEnv builds a handler whose API reader and metadata reader serve objs (Secrets,
 // ServiceAccounts, Namespaces, Nodes), counting API reader GETs by kind/namespace/name.
-func newEnv(t *testing.T, cfg Config, checker *fakeChecker, objs ...client.Object) *env {
+func newEnv(t testing.TB, cfg Config, checker *fakeChecker, objs ...client.Object) *env {
 	t.Helper()
 	if checker == nil {
 		checker = &fakeChecker{}
@@ -160,13 +160,13 @@ func newEnv(t *testing.T, cfg Config, checker *fakeChecker, objs ...client.Objec
 	return &env{h: h, checker: checker, gets: gets, registry: reg}
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return logf.IntoContext(ctx, zap.New(zap.WriteTo(testWriter{t}), zap.UseDevMode(true), zap.Level(zapcore.Level(-2))))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))

@@ -1,0 +1,216 @@
+package admission
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/pullguard/pullguard/pkg/registry"
+)
+
+// podReview is an AdmissionReview as the API server sends it for `kubectl run`.
+func podReview(uid, image string) string {
+	return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{` +
+		`"uid":"` + uid + `","kind":{"group":"","version":"v1","kind":"Pod"},` +
+		`"resource":{"group":"","version":"v1","resource":"pods"},"requestKind":{"group":"","version":"v1","kind":"Pod"},` +
+		`"name":"web","namespace":"app","operation":"CREATE",` +
+		`"userInfo":{"username":"alice","groups":["system:authenticated"]},` +
+		`"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"app"},` +
+		`"spec":{"containers":[{"name":"web","image":"` + image + `","imagePullPolicy":"IfNotPresent"}]}},` +
+		`"oldObject":null,"dryRun":false,"options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}`
+}
+
+// post sends body to the handler Setup registers, as the API server would.
+func post(t *testing.T, e *env, query, contentType string, body []byte) (admissionv1.AdmissionReview, time.Duration) {
+	t.Helper()
+	srv := httptest.NewServer(e.h.HTTPHandler())
+	t.Cleanup(srv.Close)
+	start := time.Now()
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Post(srv.URL+Path+query, contentType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	elapsed := time.Since(start)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d; the real status travels in the AdmissionReview", resp.StatusCode)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Response == nil {
+		t.Fatal("no response in the AdmissionReview")
+	}
+	return out, elapsed
+}
+
+func TestHTTP(t *testing.T) {
+	const uid = "705ab4f5-6393-11e8-b7cc-42010a800002"
+	tests := map[string]struct {
+		mode         Mode
+		checker      *fakeChecker
+		contentType  string
+		body         []byte
+		wantAllowed  bool
+		wantCode     int32
+		wantUID      string
+		wantMessage  string
+		wantCauses   []string
+		wantWarnings []string
+	}{
+		"deny": {
+			mode: ModeEnforce, checker: badChecker(), body: []byte(podReview(uid, badImage)), wantUID: uid, wantCode: 422,
+			wantMessage: `Pod "web" is invalid: spec.containers[0].image: Invalid value: "nginx:1.999": ` + badDetail,
+			wantCauses:  []string{`spec.containers[0].image: Invalid value: "nginx:1.999": ` + badDetail}},
+		"warn": {
+			mode: ModeWarn, checker: badChecker(), body: []byte(podReview(uid, badImage)), wantUID: uid, wantCode: 200, wantAllowed: true,
+			wantWarnings: []string{"spec.containers[0].image: " + badDetail}},
+		"allow": {
+			mode: ModeEnforce, body: []byte(podReview(uid, "nginx:1.25")), wantUID: uid, wantCode: 200, wantAllowed: true},
+		"panic": {
+			mode: ModeEnforce, checker: &fakeChecker{panicOn: badImage}, body: []byte(podReview(uid, badImage)), wantUID: uid, wantCode: 500,
+			wantMessage: "internal error in the pullguard webhook (recovered panic); the images were not checked, see the webhook logs"},
+		"oversized body": {
+			mode: ModeEnforce, body: []byte(podReview(uid, strings.Repeat("a", 2<<20))), wantCode: 413,
+			wantMessage: "AdmissionReview body is larger than the 1048576-byte limit of the pullguard webhook"},
+		"malformed JSON": {
+			mode: ModeEnforce, body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{`), wantCode: 400},
+		"empty body": {
+			mode: ModeEnforce, body: nil, wantCode: 400, wantMessage: "request body is empty"},
+		"wrong content type": {
+			mode: ModeEnforce, contentType: "text/plain", body: []byte(podReview(uid, badImage)), wantCode: 400,
+			wantMessage: "contentType=text/plain, expected application/json"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, testConfig(func(c *Config) { c.DefaultMode, c.MaxRequestBytes = tc.mode, 1<<20 }), tc.checker)
+			ct := tc.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			out, _ := post(t, e, "?timeout=10s", ct, tc.body)
+			r := out.Response
+			if r.Allowed != tc.wantAllowed || string(r.UID) != tc.wantUID || r.Result == nil || r.Result.Code != tc.wantCode {
+				t.Fatalf("allowed=%v uid=%q status=%+v, want allowed=%v uid=%q code=%d", r.Allowed, r.UID, r.Result, tc.wantAllowed, tc.wantUID, tc.wantCode)
+			}
+			if tc.wantMessage != "" && r.Result.Message != tc.wantMessage {
+				t.Errorf("message %q, want %q", r.Result.Message, tc.wantMessage)
+			}
+			var got []string
+			if r.Result.Details != nil {
+				for _, c := range r.Result.Details.Causes {
+					got = append(got, c.Field+": "+c.Message)
+				}
+			}
+			if !slices.Equal(got, tc.wantCauses) {
+				t.Errorf("causes %q, want %q", got, tc.wantCauses)
+			}
+			if !slices.Equal(r.Warnings, tc.wantWarnings) {
+				t.Errorf("warnings %q, want %q", r.Warnings, tc.wantWarnings)
+			}
+		})
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	const uid = "deadline-uid"
+	tests := map[string]struct {
+		cfg          func(*Config)
+		honour       bool
+		query        string
+		wantAllowed  bool
+		wantBudget   time.Duration
+		wantWarnings []string
+		wantCauses   []string
+	}{
+		"the API server's timeout minus the margin, then allowed with a warning": {
+			cfg: enforce, honour: true, query: "?timeout=2s", wantAllowed: true, wantBudget: time.Second,
+			wantWarnings: []string{`spec.containers[0].image: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
+		"DenyUnverifiable turns the timeout into a denial naming the image": {
+			cfg: func(c *Config) { c.DefaultMode, c.DenyUnverifiable = ModeEnforce, true }, honour: true, query: "?timeout=2s", wantBudget: time.Second,
+			wantCauses: []string{`spec.containers[0].image: Invalid value: "nginx:1.999": image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
+		"a checker that ignores its context does not delay the answer": {
+			cfg: enforce, query: "?timeout=2s", wantAllowed: true, wantBudget: time.Second,
+			wantWarnings: []string{`spec.containers[0].image: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
+		"no timeout parameter: MaxBudget": {
+			cfg: func(c *Config) { c.DefaultMode, c.MaxBudget = ModeEnforce, 500*time.Millisecond }, honour: true, wantAllowed: true, wantBudget: 500 * time.Millisecond,
+			wantWarnings: []string{`spec.containers[0].image: image "nginx:1.999" not verified: the registry check did not finish within the 500ms admission budget`}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			// Within the budget and before the API server's own 2s deadline.
+			checker := &fakeChecker{block: map[string]bool{badImage: true}, honour: tc.honour}
+			e := newEnv(t, testConfig(tc.cfg), checker)
+			out, elapsed := post(t, e, tc.query, "application/json", []byte(podReview(uid, badImage)))
+			if elapsed < tc.wantBudget || elapsed >= tc.wantBudget+900*time.Millisecond {
+				t.Errorf("answered after %s, want about %s", elapsed, tc.wantBudget)
+			}
+			r := out.Response
+			if r.Allowed != tc.wantAllowed || string(r.UID) != uid {
+				t.Fatalf("allowed=%v uid=%q, want %v %q (%+v)", r.Allowed, r.UID, tc.wantAllowed, uid, r.Result)
+			}
+			if !slices.Equal(r.Warnings, tc.wantWarnings) {
+				t.Errorf("warnings %q, want %q", r.Warnings, tc.wantWarnings)
+			}
+			var got []string
+			if r.Result.Details != nil {
+				for _, c := range r.Result.Details.Causes {
+					got = append(got, c.Field+": "+c.Message)
+				}
+			}
+			if !slices.Equal(got, tc.wantCauses) {
+				t.Errorf("causes %q, want %q", got, tc.wantCauses)
+			}
+			if r.AuditAnnotations["image-0"] == "" || !strings.Contains(r.AuditAnnotations["image-0"], "unverifiable/timeout") {
+				t.Errorf("audit annotations %v", r.AuditAnnotations)
+			}
+		})
+	}
+}
+
+func TestDeadlineKeepsVerdictsThatArrivedInTime(t *testing.T) {
+	checker := &fakeChecker{block: map[string]bool{"slow:1": true}, honour: true,
+		verdicts: map[string]registry.Verdict{badImage: notFound(badImage, badDetail)}}
+	e := newEnv(t, testConfig(func(c *Config) { c.DefaultMode, c.MaxBudget = ModeEnforce, 300*time.Millisecond }), checker)
+	body := strings.Replace(podReview("u", badImage), `"imagePullPolicy":"IfNotPresent"}]`,
+		`"imagePullPolicy":"IfNotPresent"},{"name":"slow","image":"slow:1"}]`, 1)
+	out, _ := post(t, e, "", "application/json", []byte(body))
+	r := out.Response
+	if r.Allowed || r.Result.Code != 422 {
+		t.Fatalf("want the NotPullable verdict that arrived in time to deny, got %+v", r.Result)
+	}
+	if !slices.Equal(r.Warnings, []string{`spec.containers[1].image: image "slow:1" not verified: the registry check did not finish within the 300ms admission budget`}) {
+		t.Errorf("warnings %q", r.Warnings)
+	}
+}
+
+func TestRequestBudget(t *testing.T) {
+	tests := map[string]struct {
+		timeout string
+		want    time.Duration
+	}{
+		"absent":                      {timeout: "", want: 8 * time.Second},
+		"garbage":                     {timeout: "soon", want: 8 * time.Second},
+		"negative":                    {timeout: "-3s", want: 8 * time.Second},
+		"10s default webhook timeout": {timeout: "10s", want: 8 * time.Second},
+		"3s":                          {timeout: "3s", want: 2 * time.Second},
+		"client-go fractional":        {timeout: "2.5s", want: 1500 * time.Millisecond},
+		"margin larger than timeout":  {timeout: "1s", want: 500 * time.Millisecond},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := requestBudget(tc.timeout, 8*time.Second, time.Second); got != tc.want {
+				t.Errorf("requestBudget(%q) = %s, want %s", tc.timeout, got, tc.want)
+			}
+		})
+	}
+}
