@@ -44,6 +44,35 @@ build: ## Build the webhook binary into bin/webhook.
 vet: ## Run go vet.
 	go vet ./...
 
+# Bound on one e2e package run (each package starts its own control plane, registries and webhook).
+E2E_TIMEOUT ?= 10m
+
+.PHONY: test
+test: tools vet test-unit test-e2e fuzz ## Run everything CI runs: vet, unit tests (race), e2e tests, a bounded fuzz pass.
+
+.PHONY: test-unit
+test-unit: tools ## Unit tests with the race detector (every package but e2e; the test bed's own tests use bin/).
+	$(E2E_ENV) go test -race $$(go list ./... | grep -v '/e2e')
+
+.PHONY: test-e2e
+test-e2e: tools ## End-to-end tests: real kube-apiserver, registry and kubectl, webhook in-process.
+	$(E2E_ENV) go test -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/...
+
+# Every `func FuzzXxx(` in a _test.go file is fuzzed on its own (go test -fuzz takes one target
+# and one package), so a new fuzz target is picked up without editing this file.
+.PHONY: fuzz
+fuzz: ## Fuzz every Fuzz* target for FUZZTIME (default 10s) on top of its committed seed corpus.
+	@grep -rE --include='*_test.go' --exclude-dir=bin --exclude-dir=.git -o '^func Fuzz[A-Za-z0-9_]+' . | sort | \
+	while IFS=: read -r file decl; do \
+		name=$${decl#func }; dir=$$(dirname "$$file"); \
+		echo ">> fuzzing $$name in $$dir for $(FUZZTIME)"; \
+		go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" </dev/null || exit 1; \
+	done
+
+.PHONY: demo
+demo: tools ## Start a local control plane, registry and webhook and show what kubectl prints for examples/.
+	$(E2E_ENV) go run ./hack/demo
+
 .PHONY: tools
 tools: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) $(REGISTRY) ## Build the pinned kube-apiserver, kubectl, etcd and registry into bin/ (skips what is built).
 
