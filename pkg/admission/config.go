@@ -59,7 +59,9 @@ type Config struct {
 	// ExemptNamespaces are never checked.
 	ExemptNamespaces []string
 	// ExemptImages are path.Match patterns, tried against the image as written and against its
-	// normalised form (docker.io/library/nginx:1.25); a matching image is never sent to the registry.
+	// normalised form (docker.io/library/nginx:1.25); a matching image is never sent to the
+	// registry. As in path.Match, '*' does not cross a '/': "registry.k8s.io/*/*" is needed
+	// for registry.k8s.io/sig-storage/csi-provisioner:v5.
 	ExemptImages []string
 	// ExemptUsers and ExemptGroups skip every check for requests made by them.
 	ExemptUsers  []string

@@ -43,12 +43,23 @@ type fakeChecker struct {
 	honour  bool
 	release chan struct{}
 	panicOn string
+	// delay makes every check take this long, to observe concurrency.
+	delay               time.Duration
+	inFlight, maxFlight int
 }
 
 func (f *fakeChecker) Check(ctx context.Context, req registry.Request) registry.Verdict {
 	f.mu.Lock()
 	f.calls = append(f.calls, req)
+	f.inFlight++
+	f.maxFlight = max(f.maxFlight, f.inFlight)
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	time.Sleep(f.delay)
 	if req.Image == f.panicOn {
 		panic("checker exploded")
 	}

@@ -3,6 +3,7 @@ package admission
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/pullguard/pullguard/pkg/registry"
 )
@@ -210,6 +212,40 @@ func TestRequestBudget(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := requestBudget(tc.timeout, 8*time.Second, time.Second); got != tc.want {
 				t.Errorf("requestBudget(%q) = %s, want %s", tc.timeout, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestImagesAreCheckedInParallelWithinTheBound(t *testing.T) {
+	tests := map[string]struct {
+		bound, images, wantMax int
+	}{
+		"bounded":       {bound: 2, images: 6, wantMax: 2},
+		"fewer than it": {bound: 16, images: 3, wantMax: 3},
+		"sequential":    {bound: 1, images: 3, wantMax: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			checker := &fakeChecker{delay: 50 * time.Millisecond}
+			e := newEnv(t, testConfig(func(c *Config) { c.MaxConcurrentImages = tc.bound }), checker)
+			p := pod(func(p *corev1.Pod) {
+				p.Spec.Containers = nil
+				for i := range tc.images {
+					p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: fmt.Sprintf("app:%d", i)})
+				}
+				// The same image twice is checked once.
+				p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "app:0"}}
+			})
+			resp := e.h.Handle(testContext(t), review(t, admissionv1.Create, p, nil))
+			if !resp.Allowed {
+				t.Fatalf("denied: %+v", resp.Result)
+			}
+			if n := len(checker.images()); n != tc.images {
+				t.Errorf("%d checks, want %d", n, tc.images)
+			}
+			if checker.maxFlight != tc.wantMax {
+				t.Errorf("at most %d checks in flight, want %d", checker.maxFlight, tc.wantMax)
 			}
 		})
 	}
