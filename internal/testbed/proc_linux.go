@@ -2,8 +2,10 @@ package testbed
 
 import "syscall"
 
-// childProcAttr makes the kernel kill a child when the test process dies without running Stop
-// (a panic, a go test timeout), so no registry outlives its test.
+// childProcAttr puts a child in its own process group, as envtest does for etcd and
+// kube-apiserver, so a Ctrl-C at the terminal reaches only the parent, which then stops it in
+// order; and makes the kernel kill it when the parent dies without running Stop (a panic, a go
+// test timeout), so no registry outlives its test.
 func childProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

@@ -1,7 +1,7 @@
-//go:build !linux
+//go:build unix && !linux
 
 package testbed
 
 import "syscall"
 
-func childProcAttr() *syscall.SysProcAttr { return nil }
+func childProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -208,7 +208,7 @@ func (r *Registry) startFront(upstream string) error {
 		},
 		ErrorLog: discardLogger(),
 	}
-	r.front = &http.Server{
+	front := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r.count(req.URL.Path)
 			proxy.ServeHTTP(w, req)
@@ -217,7 +217,8 @@ func (r *Registry) startFront(upstream string) error {
 		TLSConfig:         r.tls.serverConfig(),
 		ErrorLog:          discardLogger(),
 	}
-	go func() { _ = r.front.ServeTLS(l, "", "") }()
+	r.front = front
+	go func() { _ = front.ServeTLS(l, "", "") }()
 	return nil
 }
 

@@ -1,0 +1,109 @@
+// Command demo is `make demo`: it starts the local test bed (control plane, registries, the
+// webhook on the shipped manifests), applies every file of examples/ in a warn and an enforce
+// namespace with the real kubectl, shows exactly what kubectl prints, and stops everything on exit
+// or Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/pkg/admission"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		// A second Ctrl-C kills at once; the children die with us (see testbed's Pdeathsig).
+		stop()
+	}()
+	if err := run(ctx, os.Stdout); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer) (retErr error) {
+	fmt.Fprintln(out, ">> starting the local control plane, registries and webhook...")
+	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	bed, err := testbed.Start(startCtx, testbed.Options{Progress: out})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, ">> stopping the webhook, registries and control plane...")
+		start := time.Now()
+		retErr = errors.Join(retErr, bed.Stop())
+		fmt.Fprintf(out, ">> stopped in %s\n", time.Since(start).Round(10*time.Millisecond))
+	}()
+
+	examples, err := testbed.LoadExamples(bed.Root, bed.Registry.Host)
+	if err != nil {
+		return err
+	}
+	modes := []admission.Mode{admission.ModeWarn, admission.ModeEnforce}
+	namespaces := map[admission.Mode]string{}
+	for _, m := range modes {
+		if namespaces[m], err = bed.Namespace(ctx, "demo-"+string(m), m); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\nNodes: %s. Registry: %s (demo/* public, private/* needs credentials).\n",
+		nodeList(), bed.Registry.Host)
+	fmt.Fprintf(out, "Namespaces: %s (%s=warn) and %s (%s=enforce).\n",
+		namespaces[admission.ModeWarn], admission.ModeLabel, namespaces[admission.ModeEnforce], admission.ModeLabel)
+
+	outcomes := map[string]map[admission.Mode]testbed.Outcome{}
+	step, steps := 0, len(examples)*len(modes)
+	for _, ex := range examples {
+		outcomes[ex.File] = map[admission.Mode]testbed.Outcome{}
+		for _, m := range modes {
+			step++
+			ns := namespaces[m]
+			fmt.Fprintf(out, "\n=== [%d/%d] examples/%s in the %s namespace: %s\n", step, steps, ex.File, m, ex.Summary)
+			fmt.Fprintf(out, "$ sed 's|%s|%s|' examples/%s | kubectl apply -n %s -f -\n",
+				testbed.RegistryPlaceholder, bed.Registry.Host, ex.File, ns)
+			res, err := bed.Kubectl.Run(ctx, ex.Manifest, "apply", "-n", ns, "-f", "-")
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(out, res.Output)
+			outcomes[ex.File][m] = testbed.OutcomeOf(res)
+		}
+	}
+
+	fmt.Fprintln(out, "\n=== Summary")
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "example\twarn namespace\tenforce namespace")
+	for _, ex := range examples {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", ex.File, outcomes[ex.File][admission.ModeWarn], outcomes[ex.File][admission.ModeEnforce])
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing the summary: %w", err)
+	}
+	fmt.Fprintln(out)
+	return nil
+}
+
+func nodeList() string {
+	var s []string
+	for _, n := range testbed.DefaultNodes {
+		s = append(s, n.Name+" ("+n.OS+"/"+n.Arch+")")
+	}
+	return strings.Join(s, ", ")
+}
