@@ -81,11 +81,11 @@ func Run(ctx context.Context, opts Options) error {
 	restCfg.Burst = opts.KubeAPIBurst
 	restCfg.UserAgent = userAgent()
 
-	metrics := newScopedRegisterer(ctrlmetrics.Registry)
-	defer metrics.unregisterAll()
-
 	regOpts := opts.Registry
-	regOpts.Registerer = metrics
+	// controller-runtime's registry is the one its metrics server serves. registry.New and
+	// admission.Setup reuse collectors already registered there, so Main may run again in the
+	// same process (tests, `make demo`) without a duplicate-registration panic.
+	regOpts.Registerer = ctrlmetrics.Registry
 	regOpts.UserAgent = userAgent()
 	checker, err := registry.New(regOpts)
 	if err != nil {
@@ -96,7 +96,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
-	mgr, err := ctrl.NewManager(restCfg, managerOptions(opts, scheme))
+	mgrOpts := managerOptions(opts, scheme)
+	mgrOpts.NewCache = newStopAwareCache(ctx.Done())
+	mgr, err := ctrl.NewManager(restCfg, mgrOpts)
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
@@ -127,6 +129,10 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 		Scheme: scheme,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
+			// admission.Setup registers the informers it reads from (Namespace and Node
+			// metadata). Any other cached read fails instead of silently starting a
+			// cluster-wide watch.
+			ReaderFailOnMissingInformer: true,
 		},
 		Client: client.Options{
 			Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}}},
@@ -168,6 +174,48 @@ func cachesSynced(c cache.Cache, timeout time.Duration) healthz.Checker {
 			return errors.New("informer caches have not synced")
 		}
 		return nil
+	}
+}
+
+// newStopAwareCache builds the manager's cache so that its WaitForCacheSync also ends when
+// stopping is closed, reporting success. controller-runtime v0.25's manager waits for its caches
+// at startup with a context that shutdown does not cancel (runnableGroup.Start spins on the
+// cancelled manager context until the caches report synced), so a webhook told to stop while the
+// API server is unreachable, or while RBAC forbids a list, would never return and burn a CPU
+// until killed. Reporting "synced" once stopping only lets the manager reach its stop procedure.
+func newStopAwareCache(stopping <-chan struct{}) cache.NewCacheFunc {
+	return func(cfg *rest.Config, opts cache.Options) (cache.Cache, error) {
+		c, err := cache.New(cfg, opts)
+		if err != nil {
+			return nil, err
+		}
+		return stopAwareCache{Cache: c, stopping: stopping}, nil
+	}
+}
+
+type stopAwareCache struct {
+	cache.Cache
+	stopping <-chan struct{}
+}
+
+func (c stopAwareCache) WaitForCacheSync(ctx context.Context) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if c.Cache.WaitForCacheSync(ctx) {
+		return true
+	}
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return false
 	}
 }
 

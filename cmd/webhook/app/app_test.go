@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -303,28 +303,6 @@ current-context: x
 	}
 }
 
-func TestScopedRegistererAllowsASecondRun(t *testing.T) {
-	shared := prometheus.NewRegistry()
-	newCounter := func() prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: "pullguard_test_total", Help: "test"})
-	}
-	first := newScopedRegisterer(shared)
-	if err := first.Register(newCounter()); err != nil {
-		t.Fatal(err)
-	}
-	var are prometheus.AlreadyRegisteredError
-	if err := newScopedRegisterer(shared).Register(newCounter()); !errors.As(err, &are) {
-		t.Fatalf("second registration while the first run is alive = %v, want AlreadyRegisteredError", err)
-	}
-	first.unregisterAll()
-	second := newScopedRegisterer(shared)
-	second.MustRegister(newCounter())
-	second.unregisterAll()
-	if mfs, err := shared.Gather(); err != nil || len(mfs) != 0 {
-		t.Errorf("after unregisterAll the registry holds %d families (err %v), want 0", len(mfs), err)
-	}
-}
-
 // TestLogOutputFollowsEachMain checks that loggers taken before a re-target (controller-runtime
 // keeps its own) write to the latest writer, at the latest level, with their fields.
 func TestLogOutputFollowsEachMain(t *testing.T) {
@@ -467,4 +445,196 @@ func (b *syncBuffer) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Len()
+}
+
+// runningMain is one app.Main running in this process, as the e2e suite and `make demo` run it.
+type runningMain struct {
+	webhookAddr, healthAddr, metricsAddr string
+	stderr                               *syncBuffer
+	http                                 *http.Client
+	cancel                               context.CancelFunc
+	done                                 chan error
+}
+
+// startMain runs Main against api on free loopback ports. The test's cleanup stops it and fails
+// the test if Main has not returned within 20 s.
+func startMain(t *testing.T, api *fakeAPIServer) *runningMain {
+	t.Helper()
+	certDir := t.TempDir()
+	writeServingCert(t, certDir, "before.pullguard.test")
+	port := fmt.Sprint(freePort(t))
+	m := &runningMain{
+		webhookAddr: net.JoinHostPort("127.0.0.1", port),
+		healthAddr:  net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t))),
+		metricsAddr: net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t))),
+		stderr:      &syncBuffer{},
+		http: &http.Client{
+			Timeout: 5 * time.Second,
+			Transport: &http.Transport{
+				Proxy:           nil,
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test certificate.
+			},
+		},
+		done: make(chan error, 1),
+	}
+	args := []string{
+		"--kubeconfig", api.kubeconfig(t), "--bind-address", "127.0.0.1", "--port", port, "--cert-dir", certDir,
+		"--metrics-bind-address", m.metricsAddr, "--health-probe-bind-address", m.healthAddr,
+		"--allow-private-registries", "127.0.0.1", "--graceful-shutdown-timeout", "5s",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go func() { m.done <- Main(ctx, args, io.Discard, m.stderr) }()
+	t.Cleanup(func() {
+		if err := m.stop(); err != nil {
+			t.Error(err)
+		}
+		m.http.CloseIdleConnections()
+	})
+	return m
+}
+
+// stop cancels Main's context and returns what Main returned, or an error after 20 s.
+func (m *runningMain) stop() error {
+	m.cancel()
+	select {
+	case err, ok := <-m.done:
+		if ok {
+			close(m.done)
+		}
+		return err
+	case <-time.After(20 * time.Second):
+		return errors.New("Main did not return within 20s of cancel")
+	}
+}
+
+func (m *runningMain) status(method, url string) int { return status(m.http, method, url) }
+
+func (m *runningMain) ready() bool {
+	return m.status(http.MethodGet, "http://"+m.healthAddr+"/readyz") == http.StatusOK
+}
+
+// TestMainServesUntilCancelled runs Main twice in one process against a fake API server: ready
+// once serving with synced caches, /validate served, metrics exposed, the startup line logged
+// once, and a clean return when the context is cancelled.
+func TestMainServesUntilCancelled(t *testing.T) {
+	api := newFakeAPIServer(t, false)
+	for run := 1; run <= 2; run++ {
+		t.Run(fmt.Sprintf("run %d", run), func(t *testing.T) {
+			m := startMain(t, api)
+			waitFor(t, m.done, m.ready)
+
+			checks := map[string]struct {
+				method, url string
+				want        int
+			}{
+				"liveness":                {http.MethodGet, "http://" + m.healthAddr + "/healthz", http.StatusOK},
+				"metrics":                 {http.MethodGet, "http://" + m.metricsAddr + "/metrics", http.StatusOK},
+				"/validate is registered": {http.MethodPost, "https://" + m.webhookAddr + "/validate", http.StatusOK},
+				"nothing else served":     {http.MethodPost, "https://" + m.webhookAddr + "/mutate", http.StatusNotFound},
+			}
+			for name, c := range checks {
+				if got := m.status(c.method, c.url); got != c.want {
+					t.Errorf("%s: %s %s = %d, want %d", name, c.method, c.url, got, c.want)
+				}
+			}
+			metrics := body(t, m.http, "http://"+m.metricsAddr+"/metrics")
+			for _, family := range []string{"pullguard_admission_decisions_total", "controller_runtime_webhook_requests_total"} {
+				if !strings.Contains(metrics, family) {
+					t.Errorf("/metrics has no %s", family)
+				}
+			}
+
+			if err := m.stop(); err != nil {
+				t.Fatalf("Main = %v after cancel, want nil", err)
+			}
+			logs := m.stderr.String()
+			if n := strings.Count(logs, "Starting pullguard webhook"); n != 1 {
+				t.Errorf("startup line logged %d times, want once; logs:\n%s", n, logs)
+			}
+			if !strings.Contains(logs, `"version":"`+version+`"`) {
+				t.Errorf("startup line has no version; logs:\n%s", logs)
+			}
+			if n := api.unexpected.Load(); n != 0 {
+				t.Errorf("the webhook made %d requests the fake API server does not serve", n)
+			}
+		})
+	}
+}
+
+// TestMainNotReadyUntilCachesSync holds the API server's lists: the webhook serves TLS but
+// /readyz fails until the Namespace and Node informers have synced; /healthz passes throughout.
+func TestMainNotReadyUntilCachesSync(t *testing.T) {
+	api := newFakeAPIServer(t, true)
+	m := startMain(t, api)
+	waitFor(t, m.done, func() bool { return m.status(http.MethodGet, "https://"+m.webhookAddr+"/") == http.StatusNotFound })
+	for range 3 {
+		if m.ready() {
+			t.Fatal("/readyz is 200 before the informers synced")
+		}
+	}
+	if got := m.status(http.MethodGet, "http://"+m.healthAddr+"/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz = %d while syncing, want 200: liveness must not depend on the API server", got)
+	}
+	api.releaseLists()
+	waitFor(t, m.done, m.ready)
+}
+
+// TestMainStopsBeforeCachesSync cancels Main while the informers cannot sync (API server
+// hanging, or RBAC refusing the list): Main must still return.
+func TestMainStopsBeforeCachesSync(t *testing.T) {
+	api := newFakeAPIServer(t, true)
+	m := startMain(t, api)
+	waitFor(t, m.done, func() bool { return m.status(http.MethodGet, "https://"+m.webhookAddr+"/") == http.StatusNotFound })
+	start := time.Now()
+	if err := m.stop(); err != nil {
+		t.Fatalf("Main = %v, want nil", err)
+	}
+	t.Logf("Main returned %s after cancel", time.Since(start).Round(time.Millisecond))
+}
+
+// waitFor polls cond for up to 30 s, failing early if Main returns.
+func waitFor(t *testing.T, done <-chan error, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		select {
+		case err := <-done:
+			t.Fatalf("Main returned early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func status(c *http.Client, method, url string) int {
+	req, err := http.NewRequest(method, url, strings.NewReader("{}"))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+func body(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

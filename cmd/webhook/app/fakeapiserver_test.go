@@ -1,0 +1,101 @@
+package app
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// fakeAPIServer is the least of a Kubernetes API server that lets Run start: core/v1 discovery
+// and empty list/watch of Namespace and Node metadata (what admission.Setup watches). The real
+// API server round trip is the e2e suite's job; this one keeps Main's own tests fast. Secrets
+// or any other resource answer 404, and every request is counted so tests can assert the
+// webhook never listed them.
+type fakeAPIServer struct {
+	*httptest.Server
+	unexpected atomic.Int64
+	// lists, while open, holds every list and watch: the informers cannot sync.
+	lists   chan struct{}
+	release sync.Once
+}
+
+const coreV1Resources = `{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"v1","resources":[
+{"name":"namespaces","singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list","watch"]},
+{"name":"nodes","singularName":"node","namespaced":false,"kind":"Node","verbs":["get","list","watch"]},
+{"name":"secrets","singularName":"secret","namespaced":true,"kind":"Secret","verbs":["get"]},
+{"name":"serviceaccounts","singularName":"serviceaccount","namespaced":true,"kind":"ServiceAccount","verbs":["get"]}]}`
+
+// newFakeAPIServer starts the server; with holdLists, lists and watches wait for releaseLists.
+func newFakeAPIServer(t *testing.T, holdLists bool) *fakeAPIServer {
+	t.Helper()
+	f := &fakeAPIServer{lists: make(chan struct{})}
+	if !holdLists {
+		f.releaseLists()
+	}
+	mux := http.NewServeMux()
+	writeJSON := func(w http.ResponseWriter, body string) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprint(w, body)
+	}
+	mux.HandleFunc("GET /api", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, `{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}`)
+	})
+	mux.HandleFunc("GET /apis", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, `{"kind":"APIGroupList","apiVersion":"v1","groups":[]}`)
+	})
+	mux.HandleFunc("GET /api/v1", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, coreV1Resources) })
+	for _, resource := range []string{"namespaces", "nodes"} {
+		mux.HandleFunc("GET /api/v1/"+resource, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-f.lists:
+			case <-r.Context().Done():
+				return
+			}
+			if r.URL.Query().Get("watch") != "true" {
+				writeJSON(w, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"1"},"items":[]}`)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			if r.URL.Query().Get("sendInitialEvents") == "true" {
+				// A streaming list of nothing: only the bookmark that ends the initial events.
+				_, _ = fmt.Fprint(w, `{"type":"BOOKMARK","object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"1","annotations":{"k8s.io/initial-events-end":"true"}}}}`+"\n")
+			}
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		f.unexpected.Add(1)
+		t.Logf("fake API server: unexpected %s %s", r.Method, r.URL)
+		http.NotFound(w, r)
+	})
+	f.Server = httptest.NewServer(mux)
+	t.Cleanup(f.Close)
+	// Cleanups run last-in first-out: held requests end before Close waits for them.
+	t.Cleanup(f.releaseLists)
+	return f
+}
+
+func (f *fakeAPIServer) releaseLists() { f.release.Do(func() { close(f.lists) }) }
+
+// kubeconfig writes a kubeconfig pointing at the fake server.
+func (f *fakeAPIServer) kubeconfig(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: %q}}]
+users: [{name: u, user: {}}]
+contexts: [{name: fake, context: {cluster: fake, user: u}}]
+current-context: fake
+`, f.URL)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
