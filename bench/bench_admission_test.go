@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkAdmissionTLS posts the review of a three-container Deployment over TLS to the
+// webhook's own server: "pullguard" is the real handler with a warm verdict cache, "noop" a
+// handler that allows at once on the same server. Compare the two with benchstat; cmd/benchtable
+// reports their throughput ratio measured interleaved.
+func BenchmarkAdmissionTLS(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e, err := StartThroughputEnv(ctx, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	for name, admit := range map[string]func(context.Context) error{"pullguard": e.AdmitPullguard, "noop": e.AdmitNoop} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := admit(ctx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAdmissionTLSRatio reports the interleaved throughput ratio itself (pullguard/no-op,
+// target >= 0.9) at 8 concurrent clients, one measurement of about a second per iteration.
+func BenchmarkAdmissionTLSRatio(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e, err := StartThroughputEnv(ctx, 8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	var sum float64
+	for b.Loop() {
+		r := e.MeasureThroughput(ctx, 8, time.Second)
+		if r.Errors > 0 {
+			b.Fatalf("%d failed reviews", r.Errors)
+		}
+		sum += r.Ratio()
+	}
+	b.ReportMetric(sum/float64(b.N), "pullguard/noop")
+}
+
+// BenchmarkCacheMemory100k fills the default 100,000-entry verdict cache and reports the heap
+// it holds and the process's resident set (which includes the benchmark binary itself).
+func BenchmarkCacheMemory100k(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for b.Loop() {
+		m, err := MeasureCacheMemory(ctx, 100_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(m.HeapDelta())/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(m.HeapDelta())/float64(m.Entries), "heap-B/entry")
+		b.ReportMetric(float64(m.RSS)/(1<<20), "rss-MiB")
+	}
+}
