@@ -98,8 +98,10 @@ func (e *ThroughputEnv) admit(ctx context.Context, path string) error {
 }
 
 // AdmitPullguard and AdmitNoop send one review to each handler.
-func (e *ThroughputEnv) AdmitPullguard(ctx context.Context) error { return e.admit(ctx, admission.Path) }
-func (e *ThroughputEnv) AdmitNoop(ctx context.Context) error     { return e.admit(ctx, noopPath) }
+func (e *ThroughputEnv) AdmitPullguard(ctx context.Context) error {
+	return e.admit(ctx, admission.Path)
+}
+func (e *ThroughputEnv) AdmitNoop(ctx context.Context) error { return e.admit(ctx, noopPath) }
 
 // ThroughputResult compares AdmissionReviews per second of both handlers.
 type ThroughputResult struct {
