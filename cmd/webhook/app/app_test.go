@@ -317,7 +317,8 @@ func TestLogOutputFollowsEachMain(t *testing.T) {
 	if got := first.String(); !strings.Contains(got, `"msg":"one"`) || strings.Contains(got, "hidden") || strings.Contains(got, "two") {
 		t.Errorf("first writer got %q", got)
 	}
-	if got := second.String(); !strings.Contains(got, `"msg":"two"`) || !strings.Contains(got, `"component":"x"`) || !strings.Contains(got, `"logger":"test"`) {
+	if got := second.String(); !strings.Contains(got, `"msg":"two"`) || !strings.Contains(got, `"component":"x"`) ||
+		!strings.Contains(got, `"logger":"test"`) || !strings.Contains(got, `"v":1`) {
 		t.Errorf("second writer got %q, want the message with its name and fields", got)
 	}
 }

@@ -21,7 +21,8 @@ import (
 var (
 	installLogger sync.Once
 	currentCore   atomic.Pointer[zapcore.Core]
-	processLogger = zapr.NewLogger(zap.New(switchCore{}, zap.AddCaller()))
+	// "v" carries the logr verbosity of info lines, as Kubernetes components' JSON logs do.
+	processLogger = zapr.NewLoggerWithOptions(zap.New(switchCore{}, zap.AddCaller()), zapr.LogInfoLevel("v"))
 )
 
 // setLogOutput points the process logger at w with the given level and format, and returns it.

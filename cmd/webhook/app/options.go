@@ -54,6 +54,8 @@ const (
 	apiServerMaxTimeout = 30 * time.Second
 	// maxManifestBytesLimit is go-containerregistry's own manifest limit; larger is never useful.
 	maxManifestBytesLimit = 100 << 20
+	// maxCABundleBytes bounds --registry-ca-file; the system CA bundle is about 200 KiB.
+	maxCABundleBytes = 8 << 20
 	// maxLogV bounds numeric --log-level values; nothing logs above it.
 	maxLogV = 10
 )
@@ -366,9 +368,18 @@ func noEmptyEntry(flag string, entries []string) error {
 }
 
 func checkCAFile(path string) error {
-	pem, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("reading CA bundle: %w", err)
+	}
+	defer f.Close()
+	// Bounded: a path such as /dev/zero must fail, not hang or exhaust memory.
+	pem, err := io.ReadAll(io.LimitReader(f, maxCABundleBytes+1))
+	if err != nil {
+		return fmt.Errorf("reading CA bundle: %w", err)
+	}
+	if len(pem) > maxCABundleBytes {
+		return fmt.Errorf("%s is larger than %d bytes", path, maxCABundleBytes)
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 		return fmt.Errorf("%s holds no PEM certificate", path)

@@ -189,6 +189,7 @@ func TestParseArgsRejectsInvalid(t *testing.T) {
 		"insecure not a host":         {[]string{"--insecure-registries", "10.0.0.0/8"}, "--insecure-registries"},
 		"ca file missing":             {[]string{"--registry-ca-file", filepath.Join(dir, "missing.pem")}, "--registry-ca-file"},
 		"ca file not PEM":             {[]string{"--registry-ca-file", notPEM}, "--registry-ca-file"},
+		"ca file endless":             {[]string{"--registry-ca-file", "/dev/zero"}, "--registry-ca-file"},
 		"proxy without scheme":        {[]string{"--registry-proxy", "proxy:3128"}, "--registry-proxy"},
 		"proxy socks":                 {[]string{"--registry-proxy", "socks5://proxy:1080"}, "--registry-proxy"},
 		"empty node credential":       {[]string{"--node-credential-registries", ","}, "--node-credential-registries"},
