@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pullguard/pullguard/certs/selfca"
@@ -42,8 +43,13 @@ type Webhook struct {
 	err    error
 }
 
-// webhookStopTimeout bounds the graceful shutdown the bed asks for with its own flag.
-const webhookStopTimeout = 15 * time.Second
+// webhookGrace is the graceful shutdown the bed asks for: longer than the longest admission (the
+// API server's limit is timeoutSeconds, at most 30s, and the shipped one is 10s), so in-flight
+// admissions end on their own; webhookStopTimeout bounds Stop beyond it.
+const (
+	webhookGrace       = 12 * time.Second
+	webhookStopTimeout = webhookGrace + 10*time.Second
+)
 
 // StartWebhook generates a serving certificate for 127.0.0.1, starts app.Main with opts.Args plus
 // the local flags, and waits for /readyz.
@@ -76,12 +82,15 @@ func StartWebhook(ctx context.Context, opts WebhookOptions) (*Webhook, error) {
 		"--cert-dir="+certDir,
 		"--health-probe-bind-address="+w.HealthAddr,
 		"--metrics-bind-address="+w.MetricsAddr,
-		"--graceful-shutdown-timeout=5s",
+		"--graceful-shutdown-timeout="+webhookGrace.String(),
 	)
-	logFile, err := os.Create(w.LogPath)
+	f, err := os.Create(w.LogPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating the webhook log: %w", err)
 	}
+	// app.Main installs its logger process-wide, so goroutines it leaves behind may still log
+	// after it returns: those lines are dropped instead of failing on a closed file.
+	logFile := &closableWriter{f: f}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.cancel = cancel
 	go func() {
@@ -148,4 +157,27 @@ func (w *Webhook) Stopped() bool {
 	default:
 		return false
 	}
+}
+
+// closableWriter drops writes after Close.
+type closableWriter struct {
+	mu     sync.Mutex
+	f      *os.File
+	closed bool
+}
+
+func (c *closableWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return len(p), nil
+	}
+	return c.f.Write(p)
+}
+
+func (c *closableWriter) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return c.f.Close()
 }
