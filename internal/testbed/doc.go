@@ -10,6 +10,17 @@
 // KUBEBUILDER_ASSETS (kube-apiserver, etcd), PULLGUARD_KUBECTL and PULLGUARD_REGISTRY. A missing
 // binary is an error naming `make tools`, never a skip, so CI cannot pass by running nothing.
 //
+// The registries: Registry is Docker Hub-like (token auth; the token service is in-process, on
+// "localhost" rather than the registry's "127.0.0.1", as auth.docker.io is another host than
+// registry-1.docker.io; anonymous callers may pull demo/*, and get a token without access for
+// private/*, which the registry answers with 401 insufficient_scope). BasicRegistry uses htpasswd.
+// Clients reach each through a TLS front on 127.0.0.1 that counts manifest, blob and token
+// requests per repository, so parallel tests can tell whether their own operations reached it.
+//
+// The webhook runs with the shipped Deployment's args plus local ones (addresses, cert dir,
+// --allow-private-registries=127.0.0.1,localhost, --registry-ca-file), as the identity of the
+// shipped ServiceAccount, so the shipped RBAC is what it gets.
+//
 // Everything listens on 127.0.0.1 only, every wait is bounded, and Stop ends every process the
 // bed started.
 package testbed
