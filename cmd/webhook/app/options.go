@@ -107,7 +107,7 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 		"Queries per second to the Kubernetes API server. client-go's default of 5 turns secret reads during an admission burst into seconds of client-side throttling.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst of queries to the Kubernetes API server.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout,
-		"How long in-flight admissions may take to finish after a shutdown signal.")
+		"How long in-flight admissions may take to finish after a shutdown signal. Keep it above 5s: net/http waits up to 5s for connections that were opened but have not sent a request, as the API server's HTTP client opens them.")
 
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: error, info, debug, or a verbosity number 0-10 (1 = debug).")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "Log format: json or console.")
