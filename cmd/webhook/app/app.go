@@ -71,8 +71,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return Run(ctx, opts)
 }
 
-// Run serves the webhook with validated opts until ctx is cancelled, then shuts down gracefully.
+// Run serves the webhook with opts until ctx is cancelled, then shuts down gracefully.
 func Run(ctx context.Context, opts Options) error {
+	// Main has validated already; Run is exported, and a zero field (say, the TLS version)
+	// must not quietly become a weaker default.
+	if err := opts.Validate(); err != nil {
+		return err
+	}
 	restCfg, err := restConfig(opts.Kubeconfig, os.Getenv("KUBECONFIG"))
 	if err != nil {
 		return fmt.Errorf("loading the Kubernetes client configuration: %w", err)

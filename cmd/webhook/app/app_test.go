@@ -639,3 +639,11 @@ func body(t *testing.T, c *http.Client, url string) string {
 	}
 	return string(b)
 }
+
+func TestRunRejectsInvalidOptions(t *testing.T) {
+	o := DefaultOptions()
+	o.TLSMinVersion = ""
+	if err := Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "--tls-min-version") {
+		t.Fatalf("Run = %v, want an error naming --tls-min-version", err)
+	}
+}
