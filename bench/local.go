@@ -46,6 +46,7 @@ import (
 type loopbackTLS struct {
 	dir    string
 	caFile string
+	caPEM  []byte
 	pair   tls.Certificate
 	pool   *x509.CertPool
 }
@@ -64,7 +65,7 @@ func newLoopbackTLS(dir string) (*loopbackTLS, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(b.CACert)
-	return &loopbackTLS{dir: dir, caFile: filepath.Join(dir, selfca.CACertFile), pair: pair, pool: pool}, nil
+	return &loopbackTLS{dir: dir, caFile: filepath.Join(dir, selfca.CACertFile), caPEM: b.CACert, pair: pair, pool: pool}, nil
 }
 
 func (l *loopbackTLS) clientConfig() *tls.Config {
