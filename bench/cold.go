@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -32,9 +33,17 @@ func (c *Cluster) engineOptions() registry.Options {
 	return opts
 }
 
-func (c *Cluster) pullSecret() corev1.Secret {
-	auth := map[string]string{"username": testbed.Reader.Username, "password": testbed.Reader.Password}
-	doc, err := json.Marshal(map[string]any{"auths": map[string]any{c.Bed.Registry.Host: auth}})
+// pullSecret holds the bed's reader account for the token-auth registry at hosts (default: its
+// own address).
+func (c *Cluster) pullSecret(hosts ...string) corev1.Secret {
+	if len(hosts) == 0 {
+		hosts = []string{c.Bed.Registry.Host}
+	}
+	auths := map[string]any{}
+	for _, h := range hosts {
+		auths[h] = map[string]string{"username": testbed.Reader.Username, "password": testbed.Reader.Password}
+	}
+	doc, err := json.Marshal(map[string]any{"auths": auths})
 	if err != nil {
 		panic(err) // a map of strings always encodes
 	}
@@ -127,33 +136,47 @@ func (c *Cluster) MeasureColdCheck(ctx context.Context, iterations int) (ColdRes
 // FanOutResult compares the handler's time to answer for a pod with n new images against the
 // slowest of the same images admitted one per pod, every admission on a fresh engine.
 type FanOutResult struct {
-	Images  int
+	Images int
+	// RTT is the latency added to every registry and token request (0: plain loopback).
+	RTT     time.Duration
 	Pod     Latencies
 	Slowest Latencies
+	// Sum is the sum of the single-image admissions: what a serial check would take.
+	Sum Latencies
 }
 
 // Ratio is the pod's median over the median of the slowest single check (target <= 1.5).
 func (r FanOutResult) Ratio() float64 { return ratio(r.Pod.P50(), r.Slowest.P50()) }
 
 func (r FanOutResult) String() string {
-	return fmt.Sprintf("pod with %d new images p50 %s, slowest single check p50 %s (n=%d)", r.Images, ms(r.Pod.P50()), ms(r.Slowest.P50()), len(r.Pod))
+	return fmt.Sprintf("RTT %s: pod with %d new images p50 %s, slowest single check p50 %s, serial sum p50 %s (n=%d)",
+		r.RTT, r.Images, ms(r.Pod.P50()), ms(r.Slowest.P50()), ms(r.Sum.P50()), len(r.Pod))
 }
 
 // MeasureFanOut pushes n images to n repositories of the token-auth registry (each needs its
 // own token) and admits, iterations times, a pod with all of them and then n pods with one each,
-// through pullguard's admission handler on fresh registry engines.
-func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int) (FanOutResult, error) {
-	res := FanOutResult{Images: n}
-	var images []string
-	run := time.Now().UnixNano()
-	for i := range n {
-		ref, err := c.PushImage(ctx, fmt.Sprintf("private/fanout-%d-%d:1.0", run, i))
+// through pullguard's admission handler on fresh registry engines. With rtt > 0 the registry and
+// its token service are reached through a front that delays every request by rtt, as a registry
+// across a network would be; on plain loopback a cold check is bound by the CPU the machine's
+// processes share, not by round trips.
+func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int, rtt time.Duration) (FanOutResult, error) {
+	res := FanOutResult{Images: n, RTT: rtt}
+	images, _, err := c.freshImages(ctx, "fanout", n)
+	if err != nil {
+		return res, err
+	}
+	secret := c.pullSecret()
+	if rtt > 0 {
+		front, err := c.StartFaultFront(Fault{RTT: rtt, Token: &TokenFault{Delay: rtt}})
 		if err != nil {
 			return res, err
 		}
-		images = append(images, ref)
+		defer front.Close()
+		for i, image := range images {
+			images[i] = front.Host + strings.TrimPrefix(image, c.Bed.Registry.Host)
+		}
+		secret = c.pullSecret(front.Host)
 	}
-	secret := c.pullSecret()
 	opts := c.engineOptions()
 	admit := func(images ...string) (time.Duration, error) {
 		checker, err := registry.New(opts)
@@ -183,18 +206,18 @@ func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int) (FanOutR
 		if err != nil {
 			return res, err
 		}
-		var slowest time.Duration
+		var slowest, sum time.Duration
 		for _, image := range images {
 			d, err := admit(image)
 			if err != nil {
 				return res, err
 			}
-			slowest = max(slowest, d)
+			slowest, sum = max(slowest, d), sum+d
 		}
 		if i == 0 {
 			continue // warm-up
 		}
-		res.Pod, res.Slowest = append(res.Pod, pod), append(res.Slowest, slowest)
+		res.Pod, res.Slowest, res.Sum = append(res.Pod, pod), append(res.Slowest, slowest), append(res.Sum, sum)
 	}
 	return res, nil
 }

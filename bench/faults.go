@@ -21,6 +21,9 @@ import (
 
 // Fault is how a FaultFront misbehaves. The zero Fault forwards everything untouched.
 type Fault struct {
+	// RTT holds every request this long before it is forwarded: a registry across a network
+	// rather than on loopback (combine with Token.Delay for its token service).
+	RTT time.Duration
 	// Delay holds each manifest request this long before it is forwarded (or faulted).
 	Delay time.Duration
 	// Hang holds manifest requests until the client gives up.
@@ -118,6 +121,9 @@ func (c *Cluster) StartFaultFront(fault Fault) (*FaultFront, error) {
 	f.listener, f.Host = l, l.Addr().String()
 	f.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !f.wait(r.Context(), fault.RTT, false) {
+				return
+			}
 			if strings.Contains(r.URL.Path, "/manifests/") {
 				f.manifests.Add(1)
 				if f.misbehave(w, r, fault) {

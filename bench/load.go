@@ -2,10 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/pullguard/pullguard/internal/testbed"
 )
@@ -150,6 +154,37 @@ func (c *Cluster) fanOut(n, workers int, f func(int)) {
 	wg.Wait()
 }
 
+// tagImage pushes one image to repo and tags it n times (cold-0, cold-1, …), which costs the
+// registry one manifest PUT per tag, and returns the tagged references.
+func (c *Cluster) tagImage(ctx context.Context, repo string, n int) ([]string, error) {
+	base, err := c.PushImage(ctx, repo+":base")
+	if err != nil {
+		return nil, err
+	}
+	opts := c.Bed.Registry.RemoteOptions(ctx, testbed.Pusher)
+	ref, err := name.ParseReference(base, name.StrictValidation)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", base, err)
+	}
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", base, err)
+	}
+	refs := make([]string, n)
+	errs := make([]error, n)
+	c.fanOut(n, 8, func(i int) {
+		tag, err := name.NewTag(fmt.Sprintf("%s:cold-%d", c.Bed.Registry.Ref(repo), i), name.StrictValidation)
+		if err == nil {
+			err = remote.Tag(tag, desc, opts...)
+		}
+		refs[i], errs[i] = tag.String(), err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("tagging %s: %w", base, err)
+	}
+	return refs, nil
+}
+
 // MixedLoad is the outcome of the mixed admission load.
 type MixedLoad struct {
 	Clients, PerClient int
@@ -200,17 +235,9 @@ func (c *Cluster) MeasureMixedLoad(ctx context.Context, clients, perClient, webh
 		}
 	}
 	// Cold images are new tags of one private repository: the token is reused, the verdict is not.
-	run := time.Now().UnixNano()
-	coldImages := make([]string, cold)
-	c.fanOut(cold, 8, func(i int) {
-		if ref, err := c.PushImage(ctx, fmt.Sprintf("private/mixed-%d:cold-%d", run, i)); err == nil {
-			coldImages[i] = ref
-		}
-	})
-	for _, ref := range coldImages {
-		if ref == "" {
-			return res, fmt.Errorf("pushing %d cold images failed", cold)
-		}
+	coldImages, err := c.tagImage(ctx, fmt.Sprintf("private/mixed-%d", time.Now().UnixNano()), cold)
+	if err != nil {
+		return res, err
 	}
 	failing, err := c.StartFaultFront(Fault{Status: 503})
 	if err != nil {
