@@ -87,10 +87,10 @@ func TestCredentials(t *testing.T) {
 			wantWarnings: []string{`imagePullSecret "only-in-other" not found in namespace "app"; the kubelet will pull without it`}},
 		"unreadable secret: images are unverifiable, the registry is not asked": {
 			obj: podWith("regcred"), failGet: "Secret/app/regcred", wantNoCheck: true,
-			wantWarnings: []string{`spec.containers[0].image: not verified: imagePullSecret "regcred" could not be read (forbidden)`}},
+			wantWarnings: []string{`spec.containers[0].image: pullguard: not verified: imagePullSecret "regcred" could not be read (forbidden)`}},
 		"unreadable ServiceAccount of a template without secrets": {
 			obj: deployWith("builder"), failGet: "ServiceAccount/app/builder", wantNoCheck: true, wantSAGets: 1,
-			wantWarnings: []string{`spec.template.spec.containers[0].image: not verified: ServiceAccount "builder" could not be read (forbidden)`}},
+			wantWarnings: []string{`spec.template.spec.containers[0].image: pullguard: not verified: ServiceAccount "builder" could not be read (forbidden)`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -77,6 +77,8 @@ type finding struct {
 	outcome registry.Outcome
 	reason  string
 	message string
+	// detail is the message without its fix, for a warning too long to carry both.
+	detail string
 }
 
 // outcome collects what one admission found before the mode turns it into a response.
@@ -218,7 +220,7 @@ func (h *Handler) addVerdict(out *outcome, mode Mode, im imageRef, v registry.Ve
 	if msg == "" {
 		msg = fmt.Sprintf("image %q is %s (%s)", im.image, v.Outcome, classReason(v.Class))
 	}
-	h.addFinding(out, mode, finding{path: im.path, image: im.image, outcome: v.Outcome, reason: classReason(v.Class), message: msg})
+	h.addFinding(out, mode, finding{path: im.path, image: im.image, outcome: v.Outcome, reason: classReason(v.Class), message: msg, detail: v.Detail})
 }
 
 // addFinding counts every checked image and keeps those the user should hear about.

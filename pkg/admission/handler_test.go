@@ -67,7 +67,7 @@ func TestEveryKindIsDeniedWithItsFieldPath(t *testing.T) {
 			if resp.Result.Code != http.StatusUnprocessableEntity || resp.Result.Reason != metav1.StatusReasonInvalid {
 				t.Errorf("status %d %s, want 422 Invalid", resp.Result.Code, resp.Result.Reason)
 			}
-			wantCause := tc.path + `: Invalid value: "nginx:1.999": ` + badDetail
+			wantCause := tc.path + `: Invalid value: "nginx:1.999": pullguard: ` + badDetail
 			if got := causes(resp); !slices.Equal(got, []string{wantCause}) {
 				t.Errorf("causes %q, want %q", got, wantCause)
 			}
@@ -114,9 +114,9 @@ func TestEveryImageFieldIsCheckedWithItsPath(t *testing.T) {
 			}
 			var want []string
 			for i, f := range fields {
-				want = append(want, tc.prefix+f+".image: missing "+images[i])
+				want = append(want, tc.prefix+f+".image: pullguard: missing "+images[i])
 			}
-			want = append(want, tc.prefix+"volumes[1].image.reference: missing reg.example.com/v:1")
+			want = append(want, tc.prefix+"volumes[1].image.reference: pullguard: missing reg.example.com/v:1")
 			if !slices.Equal(resp.Warnings, want) {
 				t.Errorf("warnings\n%q\nwant\n%q", resp.Warnings, want)
 			}
@@ -241,7 +241,7 @@ func TestModes(t *testing.T) {
 			wantMode: "enforce", wantDecision: "deny", reason: "tag_not_found"},
 		"warn label warns": {
 			nsLabels: map[string]string{ModeLabel: "warn"}, wantAllowed: true, wantCalls: 1, wantAnnotations: true,
-			wantWarnings: []string{"spec.containers[0].image: " + badDetail},
+			wantWarnings: []string{"spec.containers[0].image: pullguard: " + badDetail},
 			wantMode:     "warn", wantDecision: "warn", reason: "tag_not_found"},
 		"audit label: allowed, no warnings, audit annotations": {
 			nsLabels: map[string]string{ModeLabel: "audit"}, wantAllowed: true, wantCalls: 1, wantAnnotations: true,
@@ -254,7 +254,7 @@ func TestModes(t *testing.T) {
 			wantMode: "enforce", wantDecision: "deny", reason: "tag_not_found"},
 		"namespace not in the cache uses the default": {
 			noNamespace: true, wantAllowed: true, wantCalls: 1, wantAnnotations: true,
-			wantWarnings: []string{"spec.containers[0].image: " + badDetail},
+			wantWarnings: []string{"spec.containers[0].image: pullguard: " + badDetail},
 			wantMode:     "warn", wantDecision: "warn", reason: "tag_not_found"},
 		"invalid label uses the default and says so": {
 			nsLabels: map[string]string{ModeLabel: "enforcing"}, cfg: func(c *Config) { c.DefaultMode = ModeAudit },
@@ -263,14 +263,14 @@ func TestModes(t *testing.T) {
 			wantMode:     "audit", wantDecision: "audit", reason: "tag_not_found"},
 		"unverifiable in enforce is allowed with a warning": {
 			cfg: enforce, verdict: &unverifiable, wantAllowed: true, wantCalls: 1, wantAnnotations: true,
-			wantWarnings: []string{"spec.containers[0].image: Docker Hub rate limit hit while verifying; authenticate pulls or use a mirror"},
+			wantWarnings: []string{"spec.containers[0].image: pullguard: Docker Hub rate limit hit while verifying; authenticate pulls or use a mirror"},
 			wantMode:     "enforce", wantDecision: "warn", reason: "rate_limited"},
 		"unverifiable in enforce with DenyUnverifiable is denied": {
 			cfg: func(c *Config) { c.DefaultMode, c.DenyUnverifiable = ModeEnforce, true }, verdict: &unverifiable,
 			wantCalls: 1, wantAnnotations: true, wantMode: "enforce", wantDecision: "deny", reason: "rate_limited"},
 		"unverifiable in warn with DenyUnverifiable is still allowed": {
 			cfg: func(c *Config) { c.DenyUnverifiable = true }, verdict: &unverifiable, wantAllowed: true, wantCalls: 1, wantAnnotations: true,
-			wantWarnings: []string{"spec.containers[0].image: Docker Hub rate limit hit while verifying; authenticate pulls or use a mirror"},
+			wantWarnings: []string{"spec.containers[0].image: pullguard: Docker Hub rate limit hit while verifying; authenticate pulls or use a mirror"},
 			wantMode:     "warn", wantDecision: "warn", reason: "rate_limited"},
 		"unverifiable in audit is an annotation only": {
 			cfg: func(c *Config) { c.DefaultMode = ModeAudit }, verdict: &unverifiable, wantAllowed: true, wantCalls: 1, wantAnnotations: true,

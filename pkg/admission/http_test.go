@@ -71,11 +71,11 @@ func TestHTTP(t *testing.T) {
 	}{
 		"deny": {
 			mode: ModeEnforce, checker: badChecker(), body: []byte(podReview(uid, badImage)), wantUID: uid, wantCode: 422,
-			wantMessage: `Pod "web" is invalid: spec.containers[0].image: Invalid value: "nginx:1.999": ` + badDetail,
-			wantCauses:  []string{`spec.containers[0].image: Invalid value: "nginx:1.999": ` + badDetail}},
+			wantMessage: `Pod "web" is invalid: spec.containers[0].image: Invalid value: "nginx:1.999": pullguard: ` + badDetail,
+			wantCauses:  []string{`spec.containers[0].image: Invalid value: "nginx:1.999": pullguard: ` + badDetail}},
 		"warn": {
 			mode: ModeWarn, checker: badChecker(), body: []byte(podReview(uid, badImage)), wantUID: uid, wantCode: 200, wantAllowed: true,
-			wantWarnings: []string{"spec.containers[0].image: " + badDetail}},
+			wantWarnings: []string{"spec.containers[0].image: pullguard: " + badDetail}},
 		"allow": {
 			mode: ModeEnforce, body: []byte(podReview(uid, "nginx:1.25")), wantUID: uid, wantCode: 200, wantAllowed: true},
 		"panic": {
@@ -136,16 +136,16 @@ func TestDeadline(t *testing.T) {
 	}{
 		"the API server's timeout minus the margin, then allowed with a warning": {
 			cfg: enforce, honour: true, query: "?timeout=2s", wantAllowed: true, wantBudget: time.Second,
-			wantWarnings: []string{`spec.containers[0].image: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
+			wantWarnings: []string{`spec.containers[0].image: pullguard: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
 		"DenyUnverifiable turns the timeout into a denial naming the image": {
 			cfg: func(c *Config) { c.DefaultMode, c.DenyUnverifiable = ModeEnforce, true }, honour: true, query: "?timeout=2s", wantBudget: time.Second,
-			wantCauses: []string{`spec.containers[0].image: Invalid value: "nginx:1.999": image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
+			wantCauses: []string{`spec.containers[0].image: Invalid value: "nginx:1.999": pullguard: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
 		"a checker that ignores its context does not delay the answer": {
 			cfg: enforce, query: "?timeout=2s", wantAllowed: true, wantBudget: time.Second,
-			wantWarnings: []string{`spec.containers[0].image: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
+			wantWarnings: []string{`spec.containers[0].image: pullguard: image "nginx:1.999" not verified: the registry check did not finish within the 1s admission budget`}},
 		"no timeout parameter: MaxBudget": {
 			cfg: func(c *Config) { c.DefaultMode, c.MaxBudget = ModeEnforce, 500*time.Millisecond }, honour: true, wantAllowed: true, wantBudget: 500 * time.Millisecond,
-			wantWarnings: []string{`spec.containers[0].image: image "nginx:1.999" not verified: the registry check did not finish within the 500ms admission budget`}},
+			wantWarnings: []string{`spec.containers[0].image: pullguard: image "nginx:1.999" not verified: the registry check did not finish within the 500ms admission budget`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -190,7 +190,7 @@ func TestDeadlineKeepsVerdictsThatArrivedInTime(t *testing.T) {
 	if r.Allowed || r.Result.Code != 422 {
 		t.Fatalf("want the NotPullable verdict that arrived in time to deny, got %+v", r.Result)
 	}
-	if !slices.Equal(r.Warnings, []string{`spec.containers[1].image: image "slow:1" not verified: the registry check did not finish within the 300ms admission budget`}) {
+	if !slices.Equal(r.Warnings, []string{`spec.containers[1].image: pullguard: image "slow:1" not verified: the registry check did not finish within the 300ms admission budget`}) {
 		t.Errorf("warnings %q", r.Warnings)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // to 256 runes once over, and audit annotations land in every audit event: both stay small.
 const (
 	maxWarnings         = 20
-	maxWarningRunes     = 200
+	maxWarningRunes     = 256
 	maxCauseRunes       = 1024
 	maxImageAnnotations = 16
 	maxAnnotationRunes  = 512
@@ -42,12 +42,12 @@ func (h *Handler) respond(mode Mode, w *workload, out outcome, rec *record, reas
 		deny := mode == ModeEnforce && (f.outcome == registry.NotPullable || (f.outcome == registry.Unverifiable && h.cfg.DenyUnverifiable))
 		switch {
 		case deny:
-			causes = append(causes, field.Invalid(field.NewPath(f.path), f.image, truncate(oneLine(f.message), maxCauseRunes)))
+			causes = append(causes, field.Invalid(field.NewPath(f.path), f.image, truncate(oneLine(attribution+f.message), maxCauseRunes)))
 			if causeReason == "" {
 				causeReason = f.reason
 			}
 		case mode != ModeAudit:
-			warnings = append(warnings, f.path+": "+f.message)
+			warnings = append(warnings, f.warning())
 		}
 	}
 	if mode != ModeAudit {
@@ -79,6 +79,20 @@ func (h *Handler) respond(mode Mode, w *workload, out outcome, rec *record, reas
 	resp.Warnings = boundWarnings(warnings)
 	resp.AuditAnnotations = auditAnnotations(mode, rec.decision, out.findings)
 	return resp
+}
+
+// attribution opens every finding shown to a user: kubectl prints a denial as "The Deployment
+// "web" is invalid: <causes>", without the webhook's name, and several webhooks may warn.
+const attribution = "pullguard: "
+
+// warning is the finding as one warning line: field path, cause and fix, or only the cause when
+// both do not fit (a fix cut in the middle helps nobody).
+func (f finding) warning() string {
+	w := f.path + ": " + attribution + f.message
+	if utf8.RuneCountInString(w) > maxWarningRunes && f.detail != "" {
+		w = f.path + ": " + attribution + f.detail
+	}
+	return w
 }
 
 // boundWarnings makes each warning one short line (the API server drops a warning containing a
