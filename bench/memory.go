@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,8 +57,16 @@ type MemoryResult struct {
 	Entries int
 	// HeapBefore and HeapAfter are live heap bytes (after a GC) with an empty and a full cache.
 	HeapBefore, HeapAfter uint64
-	// RSS and PeakRSS are the process's resident set size after filling, and its high-water mark.
+	// RSS is the process's resident set right after filling; PeakRSS its high-water mark, set
+	// during the fill, when the garbage of tens of thousands of checks a second lets the heap
+	// grow to twice the live data before the collector runs (GOGC).
 	RSS, PeakRSS uint64
+	// HeldRSS is the resident set once the collector has returned freed memory to the system:
+	// what holding the full cache costs a process at rest.
+	HeldRSS uint64
+	// HeapInuse is the heap's in-use spans at that point: above the live heap by the spans that
+	// keep a few cache entries among freed request garbage (fragmentation).
+	HeapInuse uint64
 	// Cached is how many of a sample of the checked images were answered from the cache.
 	Cached, Sampled int
 	Took            time.Duration
@@ -149,6 +158,11 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 	if after := reg.manifests.Load(); after != before {
 		return res, fmt.Errorf("%d of %d sampled checks went to the registry: the cache did not hold every verdict", after-before, res.Sampled)
 	}
+	debug.FreeOSMemory()
+	res.HeldRSS, _ = processRSS(os.Getpid())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.HeapInuse = ms.HeapInuse
 	runtime.KeepAlive(checker)
 	return res, nil
 }
