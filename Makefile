@@ -73,6 +73,16 @@ fuzz: ## Fuzz every Fuzz* target for FUZZTIME (default 10s) on top of its commit
 demo: tools ## Start a local control plane, registry and webhook and show what kubectl prints for examples/.
 	$(E2E_ENV) go run ./hack/demo
 
+# Where `make bench` keeps its output: the Go benchmarks (compare two runs with benchstat) and
+# the table docs/benchmarks.md records.
+BENCH_DIR ?= $(BIN)/bench
+
+.PHONY: bench
+bench: tools build ## Go benchmarks (benchstat format) and the bench table of ratios against same-run baselines; about 10 minutes.
+	@mkdir -p $(BENCH_DIR)
+	go test -run='^$$' -bench=. -benchmem -count=1 -timeout=10m ./pkg/registry/ ./bench/ | tee $(BENCH_DIR)/go-bench.txt
+	$(E2E_ENV) go run ./bench/cmd/benchtable -webhook-binary=$(WEBHOOK) | tee $(BENCH_DIR)/table.md
+
 .PHONY: tools
 tools: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) $(REGISTRY) ## Build the pinned kube-apiserver, kubectl, etcd and registry into bin/ (skips what is built).
 
