@@ -78,7 +78,7 @@ demo: tools ## Start a local control plane, registry and webhook and show what k
 BENCH_DIR ?= $(BIN)/bench
 
 .PHONY: bench
-bench: tools build ## Go benchmarks (benchstat format) and the bench table of ratios against same-run baselines; about 10 minutes.
+bench: tools build ## Go benchmarks (benchstat format) and the bench table of ratios against same-run baselines; about 5 minutes.
 	@mkdir -p $(BENCH_DIR)
 	go test -run='^$$' -bench=. -benchmem -count=1 -timeout=10m ./pkg/registry/ ./bench/ | tee $(BENCH_DIR)/go-bench.txt
 	$(E2E_ENV) go run ./bench/cmd/benchtable -webhook-binary=$(WEBHOOK) | tee $(BENCH_DIR)/table.md
