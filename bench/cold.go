@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,16 +21,6 @@ import (
 	"github.com/pullguard/pullguard/pkg/registry/egress"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
-
-// engineOptions are the webhook's registry defaults as the bed runs them: the bed's loopback
-// hosts allowlisted, its CA trusted, metrics on a registry of their own.
-func (c *Cluster) engineOptions() registry.Options {
-	opts := registry.DefaultOptions()
-	opts.Egress.AllowPrivate = []string{"127.0.0.1", "localhost"}
-	opts.Egress.CAFile = c.Bed.LoopbackCAFile()
-	opts.Registerer = prometheus.NewRegistry()
-	return opts
-}
 
 // pullSecret holds the bed's reader account for the token-auth registry at hosts (default: its
 // own address).
@@ -77,7 +66,7 @@ func (c *Cluster) MeasureColdCheck(ctx context.Context, iterations int) (ColdRes
 	if err != nil {
 		return ColdResult{}, fmt.Errorf("parsing %s: %w", image, err)
 	}
-	opts := c.engineOptions()
+	opts := engineOptions(c.Bed.LoopbackCAFile())
 	kr := keyring.FromSecrets([]corev1.Secret{c.pullSecret()})
 	auth := authn.FromConfig(authn.AuthConfig{Username: testbed.Reader.Username, Password: testbed.Reader.Password})
 	check := func() (time.Duration, error) {
@@ -177,7 +166,7 @@ func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int, rtt time
 		}
 		secret = c.pullSecret(front.Host)
 	}
-	opts := c.engineOptions()
+	opts := engineOptions(c.Bed.LoopbackCAFile())
 	admit := func(images ...string) (time.Duration, error) {
 		checker, err := registry.New(opts)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -60,20 +59,16 @@ type FaultFront struct {
 	// Host is 127.0.0.1:port, as written in image references.
 	Host string
 
-	srv       *http.Server
-	listener  net.Listener
-	token     *http.Server
-	manifests atomic.Int64
-	closing   chan struct{}
-	once      sync.Once
-	wg        sync.WaitGroup
+	srv      *http.Server
+	listener net.Listener
+	token    *http.Server
+	closing  chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
 }
 
 // Ref is repoTag ("demo/web:1.0") on this front.
 func (f *FaultFront) Ref(repoTag string) string { return f.Host + "/" + repoTag }
-
-// Manifests is how many manifest requests reached the front.
-func (f *FaultFront) Manifests() int64 { return f.manifests.Load() }
 
 var realmPattern = regexp.MustCompile(`realm="https://localhost:(\d+)/token"`)
 
@@ -124,11 +119,8 @@ func (c *Cluster) StartFaultFront(fault Fault) (*FaultFront, error) {
 			if !f.wait(r.Context(), fault.RTT, false) {
 				return
 			}
-			if strings.Contains(r.URL.Path, "/manifests/") {
-				f.manifests.Add(1)
-				if f.misbehave(w, r, fault) {
-					return
-				}
+			if strings.Contains(r.URL.Path, "/manifests/") && f.misbehave(w, r, fault) {
+				return
 			}
 			proxy.ServeHTTP(w, r)
 		}),

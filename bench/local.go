@@ -134,11 +134,12 @@ func platformImage() (v1.Image, error) {
 	return img, nil
 }
 
-// engineOptions are the webhook's registry defaults with loopback allowed and l's CA trusted.
-func engineOptions(l *loopbackTLS) registry.Options {
+// engineOptions are the webhook's registry defaults with the loopback hosts allowlisted (as the
+// test bed runs the webhook), caFile trusted, and metrics on a registry of their own.
+func engineOptions(caFile string) registry.Options {
 	opts := registry.DefaultOptions()
 	opts.Egress.AllowPrivate = []string{"127.0.0.1", "localhost"}
-	opts.Egress.CAFile = l.caFile
+	opts.Egress.CAFile = caFile
 	opts.Registerer = prometheus.NewRegistry()
 	return opts
 }

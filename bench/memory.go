@@ -93,7 +93,7 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 	srv := startTLSServer(reg, l.pair)
 	defer srv.Close()
 	host := srv.Listener.Addr().String()
-	opts := engineOptions(l)
+	opts := engineOptions(l.caFile)
 	if n > opts.CacheSize {
 		return MemoryResult{}, fmt.Errorf("%d entries do not fit the default %d-entry cache", n, opts.CacheSize)
 	}

@@ -52,7 +52,7 @@ func StartThroughputEnv(ctx context.Context, clients int) (_ *ThroughputEnv, ret
 		}
 		images = append(images, ref)
 	}
-	checker, err := registry.New(engineOptions(l))
+	checker, err := registry.New(engineOptions(l.caFile))
 	if err != nil {
 		return nil, fmt.Errorf("creating the registry engine: %w", err)
 	}
