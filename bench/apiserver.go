@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,20 +106,9 @@ func (c *Cluster) Stop() error {
 }
 
 func (c *Cluster) createPullSecret(ctx context.Context, ns string) error {
-	auths := map[string]map[string]string{}
-	for _, host := range []string{c.Bed.Registry.Host, c.Bed.BasicRegistry.Host} {
-		auths[host] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(testbed.Reader.Username + ":" + testbed.Reader.Password))}
-	}
-	doc, err := json.Marshal(map[string]any{"auths": auths})
-	if err != nil {
-		return fmt.Errorf("encoding the pull secret: %w", err)
-	}
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: PullSecret, Namespace: ns},
-		Type:       corev1.SecretTypeDockerConfigJson,
-		Data:       map[string][]byte{corev1.DockerConfigJsonKey: doc},
-	}
-	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	s := c.pullSecret(c.Bed.Registry.Host, c.Bed.BasicRegistry.Host)
+	s.Namespace = ns
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the pull secret in %s: %w", ns, err)
 	}
 	return nil
