@@ -18,7 +18,7 @@ func TestTypoTagWarnNamespaceDryRun(t *testing.T) {
 
 	res := kubectl(t, deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{
-		warning + templateImage + ": " + tag("1.O"),
+		warning + templateImage + ": pullguard: " + tag("1.O"),
 		testbed.RepoWeb,
 		"deployment.apps/web created (server dry run)",
 	}}.check(t, res)
