@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -249,4 +251,46 @@ func TestImagesAreCheckedInParallelWithinTheBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrickledBodyIsCutAtTheBudget: a client that sends its headers and then dribbles the body
+// must lose the connection once the admission budget is spent, not hold it forever.
+func TestTrickledBodyIsCutAtTheBudget(t *testing.T) {
+	e := newEnv(t, testConfig(func(c *Config) { c.MaxBudget, c.TimeoutMargin = 300*time.Millisecond, 100*time.Millisecond }), &fakeChecker{})
+	srv := httptest.NewServer(e.h.HTTPHandler())
+	t.Cleanup(srv.Close)
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := podReview("u", "nginx:1.25")
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", Path, len(body)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		// The server answers (an error) and closes; reading until EOF observes that.
+		_, _ = io.Copy(io.Discard, conn)
+		closed <- time.Since(start)
+	}()
+	for i := 0; i < len(body); i++ {
+		select {
+		case d := <-closed:
+			if d > 3*time.Second {
+				t.Fatalf("connection held for %s, want about the 300ms budget", d)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if _, err := conn.Write([]byte{body[i]}); err != nil {
+			return // the server has closed the connection: what we want
+		}
+		if time.Since(start) > 5*time.Second {
+			break
+		}
+	}
+	t.Fatal("the server kept reading a trickled body past its budget")
 }

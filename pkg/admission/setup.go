@@ -55,11 +55,21 @@ func (h *Handler) HTTPHandler() http.Handler {
 
 // limitBody answers an oversized AdmissionReview with a clear error before anything decodes it.
 // controller-runtime has its own fixed 7 MiB cap; this one makes the limit configurable.
+//
+// Reading the body is bounded by the admission's budget: the API server sends the whole body at
+// once, so a client that trickles it is not the API server and must not hold a connection and a
+// goroutine for longer than an admission may last (the server's own timeouts cover headers only).
 func (h *Handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			// An error means the connection cannot take deadlines (e.g. an httptest recorder);
+			// nothing is trickling there.
+			_ = rc.SetReadDeadline(time.Now().Add(requestBudget(r.URL.Query().Get("timeout"), h.cfg.MaxBudget, h.cfg.TimeoutMargin)))
 			body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBytes+1))
 			_ = r.Body.Close()
+			// Lift the deadline again, or it would cut the next request on a kept-alive connection.
+			_ = rc.SetReadDeadline(time.Time{})
 			switch {
 			case err != nil:
 				h.badRequest(r.Context(), w, http.StatusBadRequest, fmt.Errorf("reading the AdmissionReview body: %w", err))
