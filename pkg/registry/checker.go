@@ -104,21 +104,6 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 			Fix:    fmt.Sprintf("write the namespace in lowercase: %q", strings.ToLower(ref.Domain)+strings.TrimPrefix(ref.Original, ref.Domain)),
 		}
 	}
-	gref, err := ref.GGCR()
-	if err != nil {
-		var unsupported *reference.UnsupportedDigestError
-		if errors.As(err, &unsupported) {
-			return Verdict{
-				Outcome: Unverifiable, Class: ClassUnsupportedDigest,
-				Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", unsupported.Algorithm, ref.Pull),
-			}
-		}
-		// The kubelet accepts the reference, so this is the webhook's limit, not the pod's.
-		return Verdict{
-			Outcome: Unverifiable, Class: ClassInvalidReference,
-			Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", ref.Pull, err),
-		}
-	}
 	if err := req.Keyring.Err(); err != nil {
 		return Verdict{
 			Outcome: NotPullable, Class: ClassInvalidPullSecret,
@@ -128,7 +113,6 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 	}
 	p := probe{
 		ref:       ref,
-		gref:      gref,
 		creds:     req.Keyring.Lookup(ref.Repository),
 		platforms: normalizePlatforms(req.Platforms),
 		explain:   req.Keyring.Explain(ref.Repository),
@@ -180,6 +164,11 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 		return v
 	}
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
+	// Only a miss needs go-containerregistry's form of the reference: parsing it costs more
+	// than the whole cache hit.
+	if v, ok := p.address(); !ok {
+		return v
+	}
 
 	// Identical concurrent checks share one flight. The flight must not die with the context of
 	// whichever caller happened to start it (an admission request the API server gave up on
@@ -293,4 +282,26 @@ func cloneVerdict(v Verdict) Verdict {
 	v.Notes = slices.Clone(v.Notes)
 	v.Platforms = slices.Clone(v.Platforms)
 	return v
+}
+
+// address sets p.gref, the reference in go-containerregistry's form, or returns why the
+// webhook cannot ask a registry about an image the kubelet accepts.
+func (p *probe) address() (Verdict, bool) {
+	gref, err := p.ref.GGCR()
+	if err == nil {
+		p.gref = gref
+		return Verdict{}, true
+	}
+	var unsupported *reference.UnsupportedDigestError
+	if errors.As(err, &unsupported) {
+		return Verdict{
+			Outcome: Unverifiable, Class: ClassUnsupportedDigest,
+			Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", unsupported.Algorithm, p.ref.Pull),
+		}, false
+	}
+	// The kubelet accepts the reference, so this is the webhook's limit, not the pod's.
+	return Verdict{
+		Outcome: Unverifiable, Class: ClassInvalidReference,
+		Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", p.ref.Pull, err),
+	}, false
 }
