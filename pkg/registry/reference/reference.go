@@ -11,6 +11,7 @@ import (
 	dref "github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"k8s.io/utils/lru"
 )
 
 // Reference is one image reference as the kubelet validates it and as containerd pulls it.
@@ -37,7 +38,34 @@ type Reference struct {
 
 // Parse parses image exactly as the kubelet does and derives the reference containerd pulls.
 // The error is always an *InvalidError.
+//
+// The returned Reference is shared: callers must not modify it.
 func Parse(image string) (*Reference, error) {
+	if p, ok := parsed.Get(image); ok {
+		r := p.(parseResult)
+		return r.ref, r.err
+	}
+	ref, err := parse(image)
+	if err != nil {
+		// Keep the interface nil for a valid reference: a typed nil *InvalidError is not.
+		parsed.Add(image, parseResult{err: err})
+		return nil, err
+	}
+	parsed.Add(image, parseResult{ref: ref})
+	return ref, nil
+}
+
+// parsed caches Parse by image string. The same few images arrive with admission after
+// admission, and the parser's regular expressions are the costliest part of a cached check;
+// a result never changes. Bounded, since images are user input.
+var parsed = lru.New(4096)
+
+type parseResult struct {
+	ref *Reference
+	err error
+}
+
+func parse(image string) (*Reference, *InvalidError) {
 	named, err := dref.ParseNormalizedNamed(image)
 	if err != nil {
 		return nil, newInvalidError(image, err)
