@@ -305,6 +305,17 @@ func TestDeployment(t *testing.T) {
 					t.Errorf("%s = %v, want %s", what, got.String(), tc.qty)
 				}
 			}
+			// The Go runtime's soft limit must sit below the container's hard one.
+			var soft string
+			for _, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" {
+					soft = e.Value
+				}
+			}
+			q, err := resource.ParseQuantity(strings.TrimSuffix(soft, "B"))
+			if err != nil || q.Cmp(*c.Resources.Limits.Memory()) >= 0 {
+				t.Errorf("GOMEMLIMIT %q, want a byte size below the memory limit %s", soft, c.Resources.Limits.Memory())
+			}
 		},
 		"restricted security context": func(t *testing.T, r rendered, v variant) {
 			d := get[*appsv1.Deployment](t, r, "Deployment", namespace, name)
