@@ -4,49 +4,19 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testbed/bedtest"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
-// kubectl runs the real kubectl and logs what it printed.
 func kubectl(t *testing.T, stdin []byte, args ...string) testbed.KubectlResult {
 	t.Helper()
-	res, err := bed.Kubectl.Run(t.Context(), stdin, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("$ kubectl %s\n%s[exit %d after %s]", strings.Join(args, " "), res.Output, res.ExitCode, res.Duration.Round(1e6))
-	return res
+	return bedtest.Kubectl(t, bed, stdin, args...)
 }
 
-// namespace creates a fresh namespace in mode ("" leaves the label off).
 func namespace(t *testing.T, prefix string, mode admission.Mode) string {
 	t.Helper()
-	ns, err := bed.Namespace(t.Context(), prefix, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns
-}
-
-func deployment(t *testing.T, ns, name string, spec corev1.PodSpec) []byte {
-	t.Helper()
-	y, err := testbed.DeploymentYAML(ns, name, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y
-}
-
-func pod(t *testing.T, ns, name string, spec corev1.PodSpec) []byte {
-	t.Helper()
-	y, err := testbed.PodYAML(ns, name, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y
+	return bedtest.Namespace(t, bed, prefix, mode)
 }
 
 // expect describes what a kubectl run must print.

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testbed/bedtest"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
@@ -16,7 +17,7 @@ func TestTypoTagWarnNamespaceDryRun(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "warn-typo", admission.ModeWarn)
 
-	res := kubectl(t, deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "--dry-run=server", "-f", "-")
+	res := kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{
 		warning + templateImage + ": pullguard: " + tag("1.O"),
 		testbed.RepoWeb,
@@ -32,13 +33,13 @@ func TestTypoTagEnforceNamespace(t *testing.T) {
 	ns := namespace(t, "enforce-typo", admission.ModeEnforce)
 
 	for _, dryRun := range []string{"--dry-run=server", "--dry-run=none"} {
-		res := kubectl(t, deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", dryRun, "-f", "-")
+		res := kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", dryRun, "-f", "-")
 		expect{refused: true, contains: []string{invalid("Deployment", "web") + templateImage, tag("1.O"), testbed.RepoWeb}}.check(t, res)
 	}
 	res := kubectl(t, nil, "get", "deployment", "web", "-n", ns)
 	expect{refused: true, contains: []string{"NotFound"}}.check(t, res)
 
-	res = kubectl(t, deployment(t, ns, "web", testbed.PodSpec(bed.Images.Public)), "apply", "-f", "-")
+	res = kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(bed.Images.Public)), "apply", "-f", "-")
 	expect{contains: []string{"deployment.apps/web created"}, absent: []string{warning}}.check(t, res)
 	res = kubectl(t, nil, "get", "deployment", "web", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 	expect{contains: []string{bed.Images.Public}}.check(t, res)
@@ -87,7 +88,7 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 	private := bed.Images.Private
 
 	t.Run("no pull secret", func(t *testing.T) {
-		res := kubectl(t, pod(t, ns, "no-secret", testbed.PodSpec(private)), "apply", "-f", "-")
+		res := kubectl(t, bedtest.Pod(t, ns, "no-secret", testbed.PodSpec(private)), "apply", "-f", "-")
 		expect{refused: true, contains: []string{invalid("Pod", "no-secret") + containerImage, testbed.RepoPrivate}}.check(t, res)
 	})
 
@@ -96,7 +97,7 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 	t.Run("pod-level pull secret", func(t *testing.T) {
 		spec := testbed.PodSpec(private)
 		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
-		res := kubectl(t, pod(t, ns, "pod-secret", spec), "apply", "-f", "-")
+		res := kubectl(t, bedtest.Pod(t, ns, "pod-secret", spec), "apply", "-f", "-")
 		expect{contains: []string{"pod/pod-secret created"}, absent: []string{warning}}.check(t, res)
 	})
 
@@ -107,12 +108,12 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 	t.Run("deployment through its service account", func(t *testing.T) {
 		spec := testbed.PodSpec(private)
 		spec.ServiceAccountName = "builder"
-		res := kubectl(t, deployment(t, ns, "api", spec), "apply", "-f", "-")
+		res := kubectl(t, bedtest.Deployment(t, ns, "api", spec), "apply", "-f", "-")
 		expect{contains: []string{"deployment.apps/api created"}, absent: []string{warning}}.check(t, res)
 	})
 
 	t.Run("deployment with the default service account", func(t *testing.T) {
-		res := kubectl(t, deployment(t, ns, "api-default-sa", testbed.PodSpec(private)), "apply", "-f", "-")
+		res := kubectl(t, bedtest.Deployment(t, ns, "api-default-sa", testbed.PodSpec(private)), "apply", "-f", "-")
 		expect{refused: true, contains: []string{invalid("Deployment", "api-default-sa") + templateImage, testbed.RepoPrivate}}.check(t, res)
 	})
 
@@ -121,7 +122,7 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 	t.Run("pod through its service account", func(t *testing.T) {
 		spec := testbed.PodSpec(private)
 		spec.ServiceAccountName = "builder"
-		res := kubectl(t, pod(t, ns, "pod-sa", spec), "apply", "-f", "-")
+		res := kubectl(t, bedtest.Pod(t, ns, "pod-sa", spec), "apply", "-f", "-")
 		expect{contains: []string{"pod/pod-sa created"}, absent: []string{warning}}.check(t, res)
 	})
 
@@ -129,7 +130,7 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 		other := namespace(t, "enforce-private-other", admission.ModeEnforce)
 		spec := testbed.PodSpec(private)
 		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
-		res := kubectl(t, pod(t, other, "borrowed-secret", spec), "apply", "-f", "-")
+		res := kubectl(t, bedtest.Pod(t, other, "borrowed-secret", spec), "apply", "-f", "-")
 		expect{refused: true, contains: []string{
 			warning + `imagePullSecret "regcred" not found in namespace "` + other + `"`,
 			invalid("Pod", "borrowed-secret") + containerImage, testbed.RepoPrivate,
@@ -138,7 +139,7 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 		spec.ImagePullSecrets = nil
 		spec.ServiceAccountName = "builder"
 		kubectl(t, nil, "create", "serviceaccount", "builder", "-n", other)
-		res = kubectl(t, deployment(t, other, "borrowed-sa-name", spec), "apply", "-f", "-")
+		res = kubectl(t, bedtest.Deployment(t, other, "borrowed-sa-name", spec), "apply", "-f", "-")
 		expect{refused: true, contains: []string{invalid("Deployment", "borrowed-sa-name") + templateImage, testbed.RepoPrivate}}.check(t, res)
 	})
 }
@@ -164,7 +165,7 @@ func TestPrivateImageBasicAuth(t *testing.T) {
 			if tc.secret != "" {
 				spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: tc.secret}}
 			}
-			res := kubectl(t, pod(t, ns, podName, spec), "apply", "--dry-run=server", "-f", "-")
+			res := kubectl(t, bedtest.Pod(t, ns, podName, spec), "apply", "--dry-run=server", "-f", "-")
 			if tc.refused {
 				expect{refused: true, contains: []string{invalid("Pod", podName) + containerImage, testbed.RepoPrivate}}.check(t, res)
 				return
@@ -190,15 +191,15 @@ func TestPlatforms(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "enforce-platform", admission.ModeEnforce)
 
-	res := kubectl(t, deployment(t, ns, "arm-only", testbed.PodSpec(bed.Images.ARM64Only)), "apply", "--dry-run=server", "-f", "-")
+	res := kubectl(t, bedtest.Deployment(t, ns, "arm-only", testbed.PodSpec(bed.Images.ARM64Only)), "apply", "--dry-run=server", "-f", "-")
 	expect{refused: true, contains: []string{invalid("Deployment", "arm-only") + templateImage, testbed.RepoARM64Only, "linux/amd64"}}.check(t, res)
 
 	spec := testbed.PodSpec(bed.Images.ARM64Only)
 	spec.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64"}
-	res = kubectl(t, deployment(t, ns, "arm-only-selector", spec), "apply", "--dry-run=server", "-f", "-")
+	res = kubectl(t, bedtest.Deployment(t, ns, "arm-only-selector", spec), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{"deployment.apps/arm-only-selector created (server dry run)"}, absent: []string{warning}}.check(t, res)
 
-	res = kubectl(t, deployment(t, ns, "multi", testbed.PodSpec(bed.Images.Multi)), "apply", "--dry-run=server", "-f", "-")
+	res = kubectl(t, bedtest.Deployment(t, ns, "multi", testbed.PodSpec(bed.Images.Multi)), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{"deployment.apps/multi created (server dry run)"}, absent: []string{warning}}.check(t, res)
 }
 
@@ -206,7 +207,7 @@ func TestAuditModeAnnotations(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "audit", admission.ModeAudit)
 
-	res := kubectl(t, deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "-f", "-")
+	res := kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "-f", "-")
 	expect{contains: []string{"deployment.apps/web created"}, absent: []string{warning}}.check(t, res)
 
 	prefix := testbed.WebhookName + "/"
@@ -240,7 +241,7 @@ func TestAuditModeAnnotations(t *testing.T) {
 func TestEphemeralContainers(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "enforce-debug", admission.ModeEnforce)
-	res := kubectl(t, pod(t, ns, "app", testbed.PodSpec(bed.Images.Public)), "apply", "-f", "-")
+	res := kubectl(t, bedtest.Pod(t, ns, "app", testbed.PodSpec(bed.Images.Public)), "apply", "-f", "-")
 	expect{contains: []string{"pod/app created"}}.check(t, res)
 
 	res = kubectl(t, nil, "debug", "pod/app", "-n", ns, "--image="+bed.Images.TypoTag, "--container=debugger")
@@ -283,7 +284,7 @@ func TestRegistryOutage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ns := namespace(t, "enforce-outage", admission.ModeEnforce)
-			res := kubectl(t, deployment(t, ns, "web", testbed.PodSpec(tc.image)), "apply", "-f", "-")
+			res := kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(tc.image)), "apply", "-f", "-")
 			expect{
 				contains: []string{warning + templateImage, tc.host, "deployment.apps/web created"},
 				absent:   []string{"failed calling webhook", "deadline exceeded"},
@@ -321,7 +322,7 @@ func TestExcludedNamespaces(t *testing.T) {
 	for _, ns := range []string{"kube-system", "kube-node-lease", bed.Deployed.Namespace} {
 		t.Run(ns, func(t *testing.T) {
 			kubectl(t, nil, "label", "namespace", ns, admission.ModeLabel+"="+string(admission.ModeEnforce), "--overwrite")
-			res := kubectl(t, pod(t, ns, "typo", restricted(testbed.PodSpec(bed.Images.TypoTag))), "apply", "--dry-run=server", "-f", "-")
+			res := kubectl(t, bedtest.Pod(t, ns, "typo", bedtest.Restricted(testbed.PodSpec(bed.Images.TypoTag))), "apply", "--dry-run=server", "-f", "-")
 			expect{contains: []string{"pod/typo created (server dry run)"}, absent: []string{warning}}.check(t, res)
 		})
 	}
@@ -330,22 +331,6 @@ func TestExcludedNamespaces(t *testing.T) {
 func TestDefaultModeIsWarn(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "unlabelled", "")
-	res := kubectl(t, deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "--dry-run=server", "-f", "-")
+	res := kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{warning + templateImage, tag("1.O"), "created (server dry run)"}}.check(t, res)
-}
-
-// restricted makes spec pass the "restricted" Pod Security level, which pullguard-system enforces.
-func restricted(spec corev1.PodSpec) corev1.PodSpec {
-	yes, no := true, false
-	spec.SecurityContext = &corev1.PodSecurityContext{
-		RunAsNonRoot:   &yes,
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	for i := range spec.Containers {
-		spec.Containers[i].SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: &no,
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
-	}
-	return spec
 }

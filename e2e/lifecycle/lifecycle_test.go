@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testbed/bedtest"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
@@ -98,7 +98,7 @@ func TestWebhookDown(t *testing.T) {
 	}
 
 	for _, excluded := range []string{"kube-system", "kube-node-lease", bed.Deployed.Namespace} {
-		mustSucceed(t, pod(t, excluded, "typo", restricted(testbed.PodSpec(bed.Images.TypoTag))),
+		mustSucceed(t, bedtest.Pod(t, excluded, "typo", bedtest.Restricted(testbed.PodSpec(bed.Images.TypoTag))),
 			[]string{"apply", "--dry-run=server", "-f", "-"}, "pod/typo created (server dry run)")
 	}
 }
@@ -146,20 +146,4 @@ func setFailurePolicy(ctx context.Context, t *testing.T, p admissionregistration
 	if res.ExitCode != 0 {
 		t.Fatalf("setting failurePolicy %s: exit %d:\n%s", p, res.ExitCode, res.Output)
 	}
-}
-
-// restricted makes spec pass the "restricted" Pod Security level, which pullguard-system enforces.
-func restricted(spec corev1.PodSpec) corev1.PodSpec {
-	yes, no := true, false
-	spec.SecurityContext = &corev1.PodSecurityContext{
-		RunAsNonRoot:   &yes,
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	for i := range spec.Containers {
-		spec.Containers[i].SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: &no,
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
-	}
-	return spec
 }
