@@ -118,7 +118,7 @@ func (c *Cluster) createPullSecret(ctx context.Context, ns string) error {
 // registers it with a configuration that copies the shipped one (rules, match conditions,
 // timeout, failure policy) except for the namespace it selects: what any webhook costs.
 func (c *Cluster) startNoopWebhook(ctx context.Context) error {
-	l, err := newLoopbackTLS(filepath.Join(c.Bed.Dir, "bench-noop-webhook"))
+	l, err := testbed.NewLoopbackTLS(filepath.Join(c.Bed.Dir, "bench-noop-webhook"))
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (c *Cluster) startNoopWebhook(ctx context.Context) error {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = fmt.Fprintf(w, `{"apiVersion":%q,"kind":"AdmissionReview","response":{"uid":%q,"allowed":true}}`, in.APIVersion, in.Request.UID)
-	}), l.pair)
+	}), l.Pair)
 
 	shipped, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, testbed.WebhookConfigurationName, metav1.GetOptions{})
 	if err != nil {
@@ -145,7 +145,7 @@ func (c *Cluster) startNoopWebhook(ctx context.Context) error {
 	wh := *shipped.Webhooks[0].DeepCopy()
 	url := c.noop.URL + admission.Path
 	wh.Name = noopWebhookName
-	wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: l.caPEM}
+	wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: l.CAPEM}
 	wh.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: []string{NoopNamespace},
 	}}}

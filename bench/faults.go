@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pullguard/pullguard/internal/testbed"
 )
 
 // Fault is how a FaultFront misbehaves. The zero Fault forwards everything untouched.
@@ -77,11 +79,11 @@ func (c *Cluster) StartFaultFront(fault Fault) (*FaultFront, error) {
 	f := &FaultFront{closing: make(chan struct{})}
 	serverTLS := c.Bed.LoopbackServerTLS()
 	if fault.UntrustedCertificate {
-		l, err := newLoopbackTLS(filepath.Join(c.Bed.Dir, fmt.Sprintf("bench-untrusted-%d", time.Now().UnixNano())))
+		l, err := testbed.NewLoopbackTLS(filepath.Join(c.Bed.Dir, fmt.Sprintf("bench-untrusted-%d", time.Now().UnixNano())))
 		if err != nil {
 			return nil, err
 		}
-		serverTLS = &tls.Config{Certificates: []tls.Certificate{l.pair}, MinVersion: tls.VersionTLS12}
+		serverTLS = &tls.Config{Certificates: []tls.Certificate{l.Pair}, MinVersion: tls.VersionTLS12}
 	}
 	upstream := &url.URL{Scheme: "https", Host: c.Bed.Registry.Host}
 	transport := &http.Transport{Proxy: nil, TLSClientConfig: c.Bed.LoopbackClientTLS(), ResponseHeaderTimeout: 30 * time.Second}

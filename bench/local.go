@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -36,40 +34,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	ctrladmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/pullguard/pullguard/certs/selfca"
 	"github.com/pullguard/pullguard/cmd/webhook/app"
+	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
 
-// loopbackTLS is a CA and a serving certificate for 127.0.0.1 and localhost, on disk.
-type loopbackTLS struct {
-	dir    string
-	caFile string
-	caPEM  []byte
-	pair   tls.Certificate
-	pool   *x509.CertPool
-}
-
-func newLoopbackTLS(dir string) (*loopbackTLS, error) {
-	b, err := selfca.Generate([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 24*time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("generating a loopback certificate: %w", err)
-	}
-	if err := b.WriteDir(dir); err != nil {
-		return nil, fmt.Errorf("writing the loopback certificate: %w", err)
-	}
-	pair, err := tls.X509KeyPair(b.Cert, b.Key)
-	if err != nil {
-		return nil, fmt.Errorf("loading the loopback certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(b.CACert)
-	return &loopbackTLS{dir: dir, caFile: filepath.Join(dir, selfca.CACertFile), caPEM: b.CACert, pair: pair, pool: pool}, nil
-}
-
-func (l *loopbackTLS) clientConfig() *tls.Config {
-	return &tls.Config{RootCAs: l.pool, MinVersion: tls.VersionTLS12}
+// clientConfig trusts the test bed's loopback CA.
+func clientConfig(l *testbed.TLSMaterial) *tls.Config {
+	return &tls.Config{RootCAs: l.Pool, MinVersion: tls.VersionTLS12}
 }
 
 // startTLSServer serves h over TLS with cert on a fresh loopback port.
@@ -87,11 +60,11 @@ type localRegistry struct {
 	server *httptest.Server
 	// Host is 127.0.0.1:port.
 	Host string
-	tls  *loopbackTLS
+	tls  *testbed.TLSMaterial
 }
 
-func startLocalRegistry(l *loopbackTLS) *localRegistry {
-	s := startTLSServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))), l.pair)
+func startLocalRegistry(l *testbed.TLSMaterial) *localRegistry {
+	s := startTLSServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))), l.Pair)
 	return &localRegistry{server: s, Host: s.Listener.Addr().String(), tls: l}
 }
 
@@ -107,7 +80,7 @@ func (r *localRegistry) push(ctx context.Context, repoTag string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("parsing %s: %w", repoTag, err)
 	}
-	tr := &http.Transport{Proxy: nil, TLSClientConfig: r.tls.clientConfig()}
+	tr := &http.Transport{Proxy: nil, TLSClientConfig: clientConfig(r.tls)}
 	defer tr.CloseIdleConnections()
 	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithTransport(tr)); err != nil {
 		return "", fmt.Errorf("pushing %s: %w", ref, err)
@@ -231,13 +204,13 @@ type admissionServer struct {
 
 // startAdmissionServer serves handlers (path → handler) on the webhook's server, built as the
 // webhook builds it, with a certificate from l.
-func startAdmissionServer(l *loopbackTLS, clients int, handlers map[string]http.Handler) (*admissionServer, error) {
+func startAdmissionServer(l *testbed.TLSMaterial, clients int, handlers map[string]http.Handler) (*admissionServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	opts := app.DefaultOptions()
-	opts.BindAddress, opts.Port, opts.CertDir = "127.0.0.1", port, l.dir
+	opts.BindAddress, opts.Port, opts.CertDir = "127.0.0.1", port, l.Dir
 	srv := app.NewWebhookServer(opts)
 	for path, h := range handlers {
 		srv.Register(path, h)
@@ -248,7 +221,7 @@ func startAdmissionServer(l *loopbackTLS, clients int, handlers map[string]http.
 		cancel: cancel,
 		done:   make(chan error, 1),
 		Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-			Proxy: nil, TLSClientConfig: l.clientConfig(), MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients,
+			Proxy: nil, TLSClientConfig: clientConfig(l), MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients,
 		}},
 	}
 	go func() { s.done <- srv.Start(ctx) }()

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
 
@@ -85,15 +86,15 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 		return MemoryResult{}, err
 	}
 	defer cleanup()
-	l, err := newLoopbackTLS(dir)
+	l, err := testbed.NewLoopbackTLS(dir)
 	if err != nil {
 		return MemoryResult{}, err
 	}
 	reg := &anyTagRegistry{}
-	srv := startTLSServer(reg, l.pair)
+	srv := startTLSServer(reg, l.Pair)
 	defer srv.Close()
 	host := srv.Listener.Addr().String()
-	opts := engineOptions(l.caFile)
+	opts := engineOptions(l.CAFile)
 	if n > opts.CacheSize {
 		return MemoryResult{}, fmt.Errorf("%d entries do not fit the default %d-entry cache", n, opts.CacheSize)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
@@ -39,7 +40,7 @@ func StartThroughputEnv(ctx context.Context, clients int) (_ *ThroughputEnv, ret
 			e.Close()
 		}
 	}()
-	l, err := newLoopbackTLS(dir)
+	l, err := testbed.NewLoopbackTLS(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +53,7 @@ func StartThroughputEnv(ctx context.Context, clients int) (_ *ThroughputEnv, ret
 		}
 		images = append(images, ref)
 	}
-	checker, err := registry.New(engineOptions(l.caFile))
+	checker, err := registry.New(engineOptions(l.CAFile))
 	if err != nil {
 		return nil, fmt.Errorf("creating the registry engine: %w", err)
 	}

@@ -64,7 +64,7 @@ type Bed struct {
 	Webhook  *Webhook
 	Deployed Deployed
 
-	tls      *tlsMaterial
+	tls      *TLSMaterial
 	progress io.Writer
 	tempDir  bool
 	extra    []*Registry
@@ -96,7 +96,7 @@ func Start(ctx context.Context, opts Options) (_ *Bed, retErr error) {
 	}()
 
 	start := time.Now()
-	if b.tls, err = newLoopbackTLS(filepath.Join(b.Dir, "loopback-tls")); err != nil {
+	if b.tls, err = NewLoopbackTLS(filepath.Join(b.Dir, "loopback-tls")); err != nil {
 		return b, err
 	}
 	if b.ControlPlane, err = StartControlPlane(ctx, bins, filepath.Join(b.Dir, "control-plane")); err != nil {

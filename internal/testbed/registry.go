@@ -48,7 +48,7 @@ type RegistryOptions struct {
 	// Dir holds the registry's config, storage and log.
 	Dir string
 	// TLS is the serving certificate (for 127.0.0.1) of the registry and its token service.
-	TLS      *tlsMaterial
+	TLS      *TLSMaterial
 	Auth     Auth
 	Accounts []Account
 	// Public lists repositories (or prefixes ending in "/") anonymous clients may pull (AuthToken).
@@ -66,7 +66,7 @@ type Registry struct {
 	Host string
 	Auth Auth
 
-	tls   *tlsMaterial
+	tls   *TLSMaterial
 	proc  *process
 	front *http.Server
 	token *tokenServer

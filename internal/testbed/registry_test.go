@@ -32,7 +32,7 @@ func TestRegistries(t *testing.T) {
 			t.Log(fileTail(dir+"/token/registry.log", 3000))
 		}
 	})
-	material, err := newLoopbackTLS(dir + "/tls")
+	material, err := NewLoopbackTLS(dir + "/tls")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,9 @@ import (
 	"github.com/pullguard/pullguard/certs/selfca"
 )
 
-// tlsMaterial is a CA and a serving certificate for 127.0.0.1 and localhost, written to a
+// TLSMaterial is a CA and a serving certificate for 127.0.0.1 and localhost, written to a
 // directory with selfca's file names (ca.crt, tls.crt, tls.key).
-type tlsMaterial struct {
+type TLSMaterial struct {
 	Dir      string
 	CAFile   string
 	CertFile string
@@ -25,7 +25,8 @@ type tlsMaterial struct {
 	Pool     *x509.CertPool
 }
 
-func newLoopbackTLS(dir string) (*tlsMaterial, error) {
+// NewLoopbackTLS generates the material into dir; the bed and the benchmarks use it.
+func NewLoopbackTLS(dir string) (*TLSMaterial, error) {
 	b, err := selfca.Generate([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 24*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("generating a loopback certificate: %w", err)
@@ -41,7 +42,7 @@ func newLoopbackTLS(dir string) (*tlsMaterial, error) {
 	if !pool.AppendCertsFromPEM(b.CACert) {
 		return nil, fmt.Errorf("loading the loopback CA: no certificate in PEM")
 	}
-	return &tlsMaterial{
+	return &TLSMaterial{
 		Dir:      dir,
 		CAFile:   filepath.Join(dir, selfca.CACertFile),
 		CertFile: filepath.Join(dir, selfca.CertFile),
@@ -53,7 +54,7 @@ func newLoopbackTLS(dir string) (*tlsMaterial, error) {
 }
 
 // clientConfig trusts only this CA.
-func (m *tlsMaterial) clientConfig() *tls.Config {
+func (m *TLSMaterial) clientConfig() *tls.Config {
 	return &tls.Config{RootCAs: m.Pool, MinVersion: tls.VersionTLS12}
 }
 
@@ -63,6 +64,6 @@ func discardLogger() *log.Logger {
 }
 
 // serverConfig serves the loopback certificate.
-func (m *tlsMaterial) serverConfig() *tls.Config {
+func (m *TLSMaterial) serverConfig() *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{m.Pair}, MinVersion: tls.VersionTLS12}
 }

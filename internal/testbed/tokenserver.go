@@ -52,7 +52,7 @@ type tokenServer struct {
 
 const tokenTTL = 5 * time.Minute
 
-func startTokenServer(serving *tlsMaterial, service string, accounts []Account, public []string) (*tokenServer, error) {
+func startTokenServer(serving *TLSMaterial, service string, accounts []Account, public []string) (*tokenServer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating the token signing key: %w", err)
