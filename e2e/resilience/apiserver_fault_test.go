@@ -20,36 +20,7 @@ const webhookBudget = 8 * time.Second
 // for its class (allow, with a warning that says what happened, when the image cannot be
 // verified) and a message naming the cause.
 func TestRegistryFaults(t *testing.T) {
-	before, err := cluster.ScrapeWebhookMetrics(t.Context(), testbed.WebhookName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Run("cases", func(t *testing.T) {
-		for _, fc := range bench.FaultCases() {
-			t.Run(fc.Name, func(t *testing.T) {
-				t.Parallel()
-				out, err := cluster.RunFault(t.Context(), fc, cluster.Enforce)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("%s after %s: err=%v warnings=%q", out.Image, out.Took.Round(time.Millisecond), out.Err, out.Warnings)
-				if err := out.Check(false, webhookBudget+time.Second); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	})
-	after, err := cluster.ScrapeWebhookMetrics(t.Context(), testbed.WebhookName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := after.Sub(before)
-	if d.CallErrors != 0 || d.FailOpen != 0 {
-		t.Errorf("the API server counted %v failed webhook calls and %v fail-open admissions; every admission must get the webhook's own answer", d.CallErrors, d.FailOpen)
-	}
-	if want := float64(len(bench.FaultCases())); d.Requests < want {
-		t.Errorf("the API server called the webhook %v times, want at least %v", d.Requests, want)
-	}
+	runFaults(t, false)
 }
 
 // TestRegistryFaultsDenyUnverifiable restarts the webhook with --deny-unverifiable and admits
@@ -71,6 +42,14 @@ func TestRegistryFaultsDenyUnverifiable(t *testing.T) {
 	restart("--deny-unverifiable")
 	// The tests after this one expect the shipped configuration.
 	t.Cleanup(func() { restart() })
+	runFaults(t, true)
+}
+
+// runFaults admits one pod per fault case into the enforce namespace and checks each answer
+// (denyUnverifiable: what the webhook was started with), then that the API server counted no
+// failed call and no fail-open admission: every answer was the webhook's own.
+func runFaults(t *testing.T, denyUnverifiable bool) {
+	t.Helper()
 	before, err := cluster.ScrapeWebhookMetrics(t.Context(), testbed.WebhookName)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +63,7 @@ func TestRegistryFaultsDenyUnverifiable(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Logf("%s after %s: err=%v warnings=%q", out.Image, out.Took.Round(time.Millisecond), out.Err, out.Warnings)
-				if err := out.Check(true, webhookBudget+time.Second); err != nil {
+				if err := out.Check(denyUnverifiable, webhookBudget+time.Second); err != nil {
 					t.Error(err)
 				}
 			})
@@ -94,7 +73,11 @@ func TestRegistryFaultsDenyUnverifiable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := after.Sub(before); d.CallErrors != 0 || d.FailOpen != 0 {
-		t.Errorf("the API server counted %v failed webhook calls and %v fail-open admissions", d.CallErrors, d.FailOpen)
+	d := after.Sub(before)
+	if d.CallErrors != 0 || d.FailOpen != 0 {
+		t.Errorf("the API server counted %v failed webhook calls and %v fail-open admissions; every admission must get the webhook's own answer", d.CallErrors, d.FailOpen)
+	}
+	if want := float64(len(bench.FaultCases())); d.Requests < want {
+		t.Errorf("the API server called the webhook %v times, want at least %v", d.Requests, want)
 	}
 }
