@@ -142,7 +142,7 @@ func newEnv(t testing.TB, cfg Config, checker *fakeChecker, objs ...client.Objec
 	}
 	gets := &getCounter{n: map[string]int{}, fail: map[string]error{}}
 	base := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).Build()
-	apiReader := interceptor.NewClient(base.(client.WithWatch), interceptor.Funcs{
+	apiReader := interceptor.NewClient(base, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			gvk, err := apiutil.GVKForObject(obj, clientgoscheme.Scheme)
 			if err != nil {
