@@ -144,6 +144,9 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 		Credential: credentialName(res.cred),
 		Notes:      workedAfter(failed),
 	}
+	if note := c.tagDrift(ctx, p, res); note != "" {
+		v.Notes = append(v.Notes, note)
+	}
 	switch res.desc.MediaType {
 	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
 		return Verdict{
@@ -174,6 +177,21 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 			joinOr(formatPlatforms(pm.missing)), joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing)))
 	}
 	return v
+}
+
+// tagDrift tells, for a reference with both a tag and a digest, whether the tag now points
+// elsewhere: the runtime pulls the digest and never looks at the tag (spec row 38), so a moved
+// tag is a sign the pin is stale, not a failure. One more HEAD, only for such references; if it
+// fails, nothing is said.
+func (c *Checker) tagDrift(ctx context.Context, p *probe, res resolved) string {
+	if !p.ref.TagIgnored {
+		return ""
+	}
+	desc, err := res.puller.Head(ctx, p.gref.Context().Tag(p.ref.Tag))
+	if err != nil || desc.Digest.String() == p.ref.Digest {
+		return ""
+	}
+	return fmt.Sprintf("tag %q now points to %s, not to the pinned digest; the runtime pulls the pinned digest", p.ref.Tag, desc.Digest)
 }
 
 func credentialName(cred *keyring.Credential) string {

@@ -21,6 +21,8 @@ type world struct {
 	env *env
 	// digest of reg.example.com/team/app:1.2
 	appDigest v1.Hash
+	// v1Digest is what team/app:v1 points to, another image than appDigest.
+	v1Digest v1.Hash
 	// plainAddr is a plain-HTTP registry on 127.0.0.1; refusedAddr has no listener.
 	plainAddr, refusedAddr string
 }
@@ -45,7 +47,7 @@ func newWorld(t *testing.T) *world {
 		Users:  map[string]string{"alice": "right", "carol": "right"},
 		Grants: map[string][]string{"carol": {"team/other"}},
 	}, "reg.example.com", "a.b.example.com", "example.com")
-	push(t, reg, "team/app:v1")
+	w.v1Digest = push(t, reg, "team/app:v1")
 	w.appDigest = push(t, reg, "team/app:1.2")
 	pushIndex(t, reg, "team/multi:v1", plat("linux/amd64"), plat("linux/arm64"))
 	pushIndex(t, reg, "team/armonly:v1", plat("linux/arm64"))
@@ -251,6 +253,10 @@ func TestRows(t *testing.T) {
 		"row 38 tag and digest": {image: "reg.example.com/team/app:1.2@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{`tag "1.2" is ignored by the runtime; it pulls ` + w.appDigest.String()}},
+		"row 38 tag moved away from the digest": {image: "reg.example.com/team/app:v1@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+			outcome: Pullable, class: ClassOK,
+			notes: []string{`tag "v1" is ignored by the runtime; it pulls ` + w.appDigest.String(),
+				`tag "v1" now points to ` + w.v1Digest.String() + `, not to the pinned digest; the runtime pulls the pinned digest`}},
 		// go-containerregistry v0.22.1 hashes sha512 (the spec read v0.21.9, which did not), so
 		// a sha512 reference is probed; sha384 is still out of its reach.
 		"row 39 sha384 digest": {image: "reg.example.com/team/app@sha384:" + strings.Repeat("a", 96), outcome: Unverifiable, class: ClassUnsupportedDigest,
