@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type Options struct {
 	// NodeCredentialRegistries are kubelet matchImages-style patterns (same rules as secret keys)
 	// for registries the nodes hold credentials for (static config.json, credential providers).
 	// A 401/403/404 there is Unverifiable, not NotPullable: the webhook does not hold those.
+	// The default is CloudProviderRegistries.
 	NodeCredentialRegistries []string
 
 	// UserAgent is sent on every registry request.
@@ -52,22 +54,35 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+// CloudProviderRegistries are the matchImages of the kubelet credential providers that managed
+// clusters install on their nodes (ecr-credential-provider, gcp-credential-provider,
+// acr-credential-provider). Pods pull from these registries with the nodes' cloud identity and
+// no pull secret, so a refusal the webhook sees there says nothing about the node: treating it
+// as final would block healthy deploys on EKS, GKE and AKS.
+var CloudProviderRegistries = []string{
+	"*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn", "*.dkr.ecr-fips.*.amazonaws.com",
+	"*.dkr.ecr.*.c2s.ic.gov", "*.dkr.ecr.*.sc2s.sgov.gov",
+	"gcr.io", "*.gcr.io", "container.cloud.google.com", "*.pkg.dev",
+	"*.azurecr.io", "*.azurecr.cn", "*.azurecr.de", "*.azurecr.us",
+}
+
 // DefaultOptions returns the defaults documented on each field of Options.
 func DefaultOptions() Options {
 	return Options{
-		Egress:                egress.DefaultOptions(),
-		MaxRetries:            1,
-		RetryBackoff:          100 * time.Millisecond,
-		CacheSize:             100_000,
-		IndexCacheSize:        10_000,
-		PositiveTTL:           5 * time.Minute,
-		DigestTTL:             24 * time.Hour,
-		NegativeTTL:           30 * time.Second,
-		UnverifiableTTL:       0,
-		StaleOnError:          true,
-		StaleTTL:              time.Hour,
-		MaxConcurrentRequests: 64,
-		UserAgent:             "pullguard",
+		Egress:                   egress.DefaultOptions(),
+		MaxRetries:               1,
+		RetryBackoff:             100 * time.Millisecond,
+		CacheSize:                100_000,
+		IndexCacheSize:           10_000,
+		PositiveTTL:              5 * time.Minute,
+		DigestTTL:                24 * time.Hour,
+		NegativeTTL:              30 * time.Second,
+		UnverifiableTTL:          0,
+		StaleOnError:             true,
+		StaleTTL:                 time.Hour,
+		MaxConcurrentRequests:    64,
+		NodeCredentialRegistries: slices.Clone(CloudProviderRegistries),
+		UserAgent:                "pullguard",
 	}
 }
 

@@ -139,7 +139,7 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&r.Egress.Proxy, "registry-proxy", r.Egress.Proxy,
 		"HTTP(S) proxy URL for registry traffic. Proxy environment variables are never used.")
 	fs.StringSliceVar(&r.NodeCredentialRegistries, "node-credential-registries", r.NodeCredentialRegistries,
-		"Registry patterns (kubelet matchImages syntax) the nodes hold credentials for; 401/403/404 there is unverifiable, not a denial.")
+		"Registry patterns (kubelet matchImages syntax) the nodes hold credentials for, e.g. through a kubelet credential provider; 401/403/404 there is unverifiable, not a denial. The default lists ECR, GCR, Artifact Registry and ACR; an empty value checks them like any other registry.")
 	fs.Var(&timeoutsValue{&r.Egress.DialTimeout, &r.Egress.TLSHandshakeTimeout, &r.Egress.ResponseHeaderTimeout},
 		"registry-timeout", "Timeout for each registry dial, TLS handshake and response header.")
 	fs.Int64Var(&r.Egress.MaxManifestBytes, "max-manifest-bytes", r.Egress.MaxManifestBytes,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/pullguard/pullguard/pkg/admission"
+	"github.com/pullguard/pullguard/pkg/registry"
 )
 
 func TestDefaultOptionsAreValid(t *testing.T) {
@@ -493,4 +495,28 @@ func selfSignedCert(t *testing.T, host string) (certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return certPEM, keyPEM
+}
+
+// TestNodeCredentialRegistriesDefault: the cloud registries are node-credentialed unless the
+// operator clears the list with an empty value.
+func TestNodeCredentialRegistriesDefault(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want []string
+	}{
+		"default":        {args: nil, want: registry.CloudProviderRegistries},
+		"cleared":        {args: []string{"--node-credential-registries="}, want: []string{}},
+		"own registries": {args: []string{"--node-credential-registries=registry.corp.example"}, want: []string{"registry.corp.example"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o, err := parseArgs(tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(o.Registry.NodeCredentialRegistries, tc.want) {
+				t.Errorf("node credential registries %q, want %q", o.Registry.NodeCredentialRegistries, tc.want)
+			}
+		})
+	}
 }
