@@ -196,6 +196,9 @@ func (b *Bed) StartWebhook(ctx context.Context, extraArgs ...string) error {
 		return err
 	}
 	b.Webhook = w
+	if w.MetricsToken, err = metricsToken(ctx, b.Client, b.Deployed.Namespace); err != nil {
+		return err
+	}
 	if err := ConnectWebhook(ctx, b.Client, w.Addr, w.CABundle); err != nil {
 		return err
 	}

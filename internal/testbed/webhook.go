@@ -29,9 +29,11 @@ type WebhookOptions struct {
 type Webhook struct {
 	// Addr is the HTTPS address (127.0.0.1:port) the API server calls.
 	Addr string
-	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics.
-	HealthAddr  string
-	MetricsAddr string
+	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics over HTTPS to
+	// MetricsToken's bearer.
+	HealthAddr   string
+	MetricsAddr  string
+	MetricsToken string
 	// CABundle is the PEM CA of the serving certificate, for clientConfig.caBundle.
 	CABundle []byte
 	// Args are the flags app.Main got.

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -142,7 +143,7 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 		Client: client.Options{
 			Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}}},
 		},
-		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsBindAddress},
+		Metrics:                 metricsServerOptions(opts),
 		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
 		LeaderElection:          false,
 		GracefulShutdownTimeout: &shutdown,
@@ -155,7 +156,22 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 	}
 }
 
-// tlsOptions hardens the webhook server's TLS config. The certificate itself comes from
+// metricsServerOptions serves /metrics, by default over HTTPS (a self-signed certificate the
+// server makes at start) to callers the API server authenticates and authorizes for GET /metrics.
+// The metrics carry no secrets, but who calls the API server how often, and how the registries
+// answer, is nobody else's business.
+func metricsServerOptions(opts Options) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: opts.MetricsBindAddress}
+	if opts.MetricsSecure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+		o.TLSOpts = tlsOptions(opts)
+	}
+	return o
+}
+
+// tlsOptions hardens the TLS config of the webhook server (and of the metrics server when it is
+// secure). The webhook's certificate comes from
 // controller-runtime's certwatcher, which reloads tls.crt and tls.key when they are rotated.
 func tlsOptions(opts Options) []func(*tls.Config) {
 	minVersion := tlsVersions[opts.TLSMinVersion]
@@ -254,6 +270,7 @@ func startupKeys(o Options) []any {
 		"tlsMinVersion", o.TLSMinVersion,
 		"http2", o.EnableHTTP2,
 		"metricsBindAddress", o.MetricsBindAddress,
+		"metricsSecure", o.MetricsSecure,
 		"healthProbeBindAddress", o.HealthProbeBindAddress,
 		"configFile", o.ConfigFile,
 		"defaultMode", o.Admission.DefaultMode,

@@ -511,6 +511,40 @@ func (m *runningMain) stop() error {
 
 func (m *runningMain) status(method, url string) int { return status(m.http, method, url) }
 
+// metricsRequest is a GET of the secure metrics endpoint with a bearer token.
+func (m *runningMain) metricsRequest(token string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+m.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return m.http.Do(req)
+}
+
+func (m *runningMain) metricsStatus(token string) int {
+	resp, err := m.metricsRequest(token)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// metrics returns the exposition the scraper with token gets.
+func (m *runningMain) metrics(t *testing.T, token string) string {
+	t.Helper()
+	resp, err := m.metricsRequest(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics with a scraper token: %d, %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
 func (m *runningMain) ready() bool {
 	return m.status(http.MethodGet, "http://"+m.healthAddr+"/readyz") == http.StatusOK
 }
@@ -523,14 +557,16 @@ func TestMainServesUntilCancelled(t *testing.T) {
 	for run := 1; run <= 2; run++ {
 		t.Run(fmt.Sprintf("run %d", run), func(t *testing.T) {
 			m := startMain(t, api)
-			waitFor(t, m.done, m.ready)
+			// The metrics server makes its self-signed certificate as it starts, which may be
+			// after the webhook is ready: readiness is about admissions, not metrics.
+			waitFor(t, m.done, func() bool { return m.ready() && m.metricsStatus("") != 0 })
 
 			checks := map[string]struct {
 				method, url string
 				want        int
 			}{
 				"liveness":                {http.MethodGet, "http://" + m.healthAddr + "/healthz", http.StatusOK},
-				"metrics":                 {http.MethodGet, "http://" + m.metricsAddr + "/metrics", http.StatusOK},
+				"metrics without a token": {http.MethodGet, "https://" + m.metricsAddr + "/metrics", http.StatusUnauthorized},
 				"/validate is registered": {http.MethodPost, "https://" + m.webhookAddr + "/validate", http.StatusOK},
 				"nothing else served":     {http.MethodPost, "https://" + m.webhookAddr + "/mutate", http.StatusNotFound},
 			}
@@ -539,7 +575,10 @@ func TestMainServesUntilCancelled(t *testing.T) {
 					t.Errorf("%s: %s %s = %d, want %d", name, c.method, c.url, got, c.want)
 				}
 			}
-			metrics := body(t, m.http, "http://"+m.metricsAddr+"/metrics")
+			if got := m.metricsStatus(viewerToken); got != http.StatusForbidden {
+				t.Errorf("metrics for a user without GET /metrics = %d, want %d", got, http.StatusForbidden)
+			}
+			metrics := m.metrics(t, scraperToken)
 			for _, family := range []string{"pullguard_admission_decisions_total", "controller_runtime_webhook_requests_total"} {
 				if !strings.Contains(metrics, family) {
 					t.Errorf("/metrics has no %s", family)

@@ -34,6 +34,7 @@ type WebhookConfiguration struct {
 	TLSMinVersion           *string          `json:"tlsMinVersion,omitempty"`
 	EnableHTTP2             *bool            `json:"enableHTTP2,omitempty"`
 	MetricsBindAddress      *string          `json:"metricsBindAddress,omitempty"`
+	MetricsSecure           *bool            `json:"metricsSecure,omitempty"`
 	HealthProbeBindAddress  *string          `json:"healthProbeBindAddress,omitempty"`
 	KubeAPIQPS              *float32         `json:"kubeAPIQPS,omitempty"`
 	KubeAPIBurst            *int             `json:"kubeAPIBurst,omitempty"`
@@ -151,6 +152,7 @@ func (c *WebhookConfiguration) applyTo(o *Options) {
 	set(&o.TLSMinVersion, c.TLSMinVersion)
 	set(&o.EnableHTTP2, c.EnableHTTP2)
 	set(&o.MetricsBindAddress, c.MetricsBindAddress)
+	set(&o.MetricsSecure, c.MetricsSecure)
 	set(&o.HealthProbeBindAddress, c.HealthProbeBindAddress)
 	set(&o.KubeAPIQPS, c.KubeAPIQPS)
 	set(&o.KubeAPIBurst, c.KubeAPIBurst)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,12 @@ const coreV1Resources = `{"kind":"APIResourceList","apiVersion":"v1","groupVersi
 {"name":"nodes","singularName":"node","namespaced":false,"kind":"Node","verbs":["get","list","watch"]},
 {"name":"secrets","singularName":"secret","namespaced":true,"kind":"Secret","verbs":["get"]},
 {"name":"serviceaccounts","singularName":"serviceaccount","namespaced":true,"kind":"ServiceAccount","verbs":["get"]}]}`
+
+// Bearer tokens the fake API server knows, for the secure metrics endpoint.
+const (
+	scraperToken = "scraper-token"
+	viewerToken  = "viewer-token"
+)
 
 // newFakeAPIServer starts the server; with holdLists, lists and watches wait for releaseLists.
 func newFakeAPIServer(t *testing.T, holdLists bool) *fakeAPIServer {
@@ -69,6 +76,33 @@ func newFakeAPIServer(t *testing.T, holdLists bool) *fakeAPIServer {
 			<-r.Context().Done()
 		})
 	}
+	// The secure metrics endpoint asks who a bearer token is and whether that user may GET
+	// /metrics: scraperToken belongs to "scraper", who may; viewerToken to "viewer", who may not.
+	mux.HandleFunc("POST /apis/authentication.k8s.io/v1/tokenreviews", func(w http.ResponseWriter, r *http.Request) {
+		var review struct {
+			Spec struct {
+				Token string `json:"token"`
+			} `json:"spec"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&review)
+		user, ok := map[string]string{scraperToken: "scraper", viewerToken: "viewer"}[review.Spec.Token]
+		writeJSON(w, fmt.Sprintf(`{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{"authenticated":%t,"user":{"username":%q}}}`, ok, user))
+	})
+	mux.HandleFunc("POST /apis/authorization.k8s.io/v1/subjectaccessreviews", func(w http.ResponseWriter, r *http.Request) {
+		var review struct {
+			Spec struct {
+				User                  string `json:"user"`
+				NonResourceAttributes *struct {
+					Path string `json:"path"`
+					Verb string `json:"verb"`
+				} `json:"nonResourceAttributes"`
+			} `json:"spec"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&review)
+		a := review.Spec.NonResourceAttributes
+		allowed := review.Spec.User == "scraper" && a != nil && a.Path == "/metrics" && a.Verb == "get"
+		writeJSON(w, fmt.Sprintf(`{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","status":{"allowed":%t}}`, allowed))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		f.unexpected.Add(1)
 		t.Logf("fake API server: unexpected %s %s", r.Method, r.URL)

@@ -33,7 +33,10 @@ type Options struct {
 	TLSMinVersion string
 	EnableHTTP2   bool
 
-	MetricsBindAddress     string
+	MetricsBindAddress string
+	// MetricsSecure serves /metrics over HTTPS to callers the API server authenticates and
+	// authorizes (TokenReview, SubjectAccessReview), as kubebuilder's scaffold does.
+	MetricsSecure          bool
 	HealthProbeBindAddress string
 
 	KubeAPIQPS   float32
@@ -70,6 +73,7 @@ func DefaultOptions() Options {
 		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
 		TLSMinVersion:           "1.2",
 		MetricsBindAddress:      ":8080",
+		MetricsSecure:           true,
 		HealthProbeBindAddress:  ":8081",
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
@@ -99,7 +103,9 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 		"Offer HTTP/2 on the webhook server. Off by default because of the HTTP/2 Rapid Reset and Stream Cancellation CVEs.")
 
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
-		`Address of the Prometheus /metrics endpoint (plain HTTP). "0" disables it.`)
+		`Address of the Prometheus /metrics endpoint. "0" disables it.`)
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
+		"Serve /metrics over HTTPS, only to callers the API server authenticates and authorizes for GET /metrics (bind the ClusterRole pullguard-metrics-reader to the scraper). false: plain HTTP to anyone who can connect.")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
 		`Address of the /healthz and /readyz endpoints. "0" disables them.`)
 
