@@ -89,6 +89,13 @@ func parse(image string) (*Reference, *InvalidError) {
 		r.Digest = digested.Digest().String()
 	}
 	r.TagIgnored = r.Tag != "" && r.Digest != ""
+	if r.Domain == "" {
+		// splitDockerDomain takes a first element with a '.' or ':' as a host ("0_0.0/app"), but
+		// one that is no valid host name then fails the grammar's domain part and the parser
+		// reports no domain at all. The kubelet matches credentials against Name() and the
+		// runtime contacts the first element as a host, so that is the domain here too.
+		r.Domain, r.Path, _ = strings.Cut(r.Repository, "/")
+	}
 	return r, nil
 }
 

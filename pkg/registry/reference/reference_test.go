@@ -51,6 +51,10 @@ func TestParse(t *testing.T) {
 			image: "localhost/app",
 			want:  Reference{Repository: "localhost/app", Domain: "localhost", Path: "app", Pull: "localhost/app:latest"},
 		},
+		"a first element with a dot that is no host name is still the host (found by FuzzParse)": {
+			image: "my_registry.local/app",
+			want:  Reference{Repository: "my_registry.local/app", Domain: "my_registry.local", Path: "app", Pull: "my_registry.local/app:latest"},
+		},
 		"localhost with a port": {
 			image: "localhost:5000/app",
 			want:  Reference{Repository: "localhost:5000/app", Domain: "localhost:5000", Path: "app", Pull: "localhost:5000/app:latest"},
