@@ -124,7 +124,12 @@ func requestBudget(timeout string, maxBudget, margin time.Duration) time.Duratio
 	if err != nil || t <= 0 {
 		return maxBudget
 	}
-	return min(maxBudget, max(t-margin, t/2))
+	b := max(t-margin, t/2)
+	if b <= 0 {
+		// t/2 rounds a 1ns timeout down to nothing; the timeout itself is then the budget.
+		b = t
+	}
+	return min(maxBudget, b)
 }
 
 func budgetFrom(ctx context.Context, maxBudget time.Duration) budget {
