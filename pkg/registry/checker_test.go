@@ -172,9 +172,10 @@ func TestCoalescing(t *testing.T) {
 	}
 }
 
-// TestCoalescingLeaderGoesAway: the caller whose check started the shared flight gives up; the
-// others still get the registry's answer, from that same flight.
-func TestCoalescingLeaderGoesAway(t *testing.T) {
+// slowFlight is a Bearer registry whose answers take 300 ms, a checker that caches nothing, and
+// a request for it: room for a second caller to join the first one's flight.
+func slowFlight(t *testing.T) (*testregistry.Registry, *Checker, Request) {
+	t.Helper()
 	e := newEnv(t)
 	reg := tokenRegistry(t, e, "v1")
 	reg.SetFault(testregistry.Fault{Delay: 300 * time.Millisecond})
@@ -182,6 +183,13 @@ func TestCoalescingLeaderGoesAway(t *testing.T) {
 	opts.PositiveTTL = 0
 	c := e.checker(opts)
 	req := Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(aliceSecret())}
+	return reg, c, req
+}
+
+// TestCoalescingLeaderGoesAway: the caller whose check started the shared flight gives up; the
+// others still get the registry's answer, from that same flight.
+func TestCoalescingLeaderGoesAway(t *testing.T) {
+	reg, c, req := slowFlight(t)
 
 	leaderCtx, cancelLeader := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelLeader()
@@ -203,13 +211,7 @@ func TestCoalescingLeaderGoesAway(t *testing.T) {
 // TestCoalescingShortLeaderDeadline: the shared flight is bounded by the deadline of the caller
 // that started it; a follower with a longer deadline then checks again under its own.
 func TestCoalescingShortLeaderDeadline(t *testing.T) {
-	e := newEnv(t)
-	reg := tokenRegistry(t, e, "v1")
-	reg.SetFault(testregistry.Fault{Delay: 300 * time.Millisecond})
-	opts := e.options()
-	opts.PositiveTTL = 0
-	c := e.checker(opts)
-	req := Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(aliceSecret())}
+	_, c, req := slowFlight(t)
 
 	leader := make(chan Verdict, 1)
 	go func() { leader <- c.Check(ctxTimeout(t, 150*time.Millisecond), req) }()

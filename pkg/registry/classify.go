@@ -52,6 +52,7 @@ func classify(err error) failure {
 		redirects *egress.TooManyRedirectsError
 		dnsErr    *net.DNSError
 	)
+	tlsCause, isTLS := tlsFailure(err)
 	switch {
 	case errors.As(err, &te):
 		return classifyHTTP(te)
@@ -62,8 +63,8 @@ func classify(err error) failure {
 		f.cause = fmt.Sprintf("registry host %q resolves to %s, a %s address", blocked.Host, blocked.Addr, strings.ReplaceAll(blocked.Reason, "_", "-"))
 	case errors.As(err, &redirects):
 		f.class, f.cause = ClassInvalidResponse, redirects.Error()
-	case isTLSError(err):
-		f.class, f.cause = ClassTLSFailure, tlsCause(err)
+	case isTLS:
+		f.class, f.cause = ClassTLSFailure, tlsCause
 		var he x509.HostnameError
 		if errors.As(err, &he) {
 			f.host = he.Host
@@ -149,7 +150,9 @@ func statusText(code int) string {
 	return fmt.Sprintf("%d %s", code, http.StatusText(code))
 }
 
-func isTLSError(err error) bool {
+// tlsFailure names a TLS failure in the words of the x509 package, without the certificate;
+// ok is false when err is no TLS failure.
+func tlsFailure(err error) (cause string, ok bool) {
 	var (
 		unknownAuthority x509.UnknownAuthorityError
 		hostname         x509.HostnameError
@@ -158,29 +161,19 @@ func isTLSError(err error) bool {
 		verification     *tls.CertificateVerificationError
 		alert            tls.AlertError
 	)
-	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &recordHeader) || errors.As(err, &verification) || errors.As(err, &alert)
-}
-
-// tlsCause names a TLS failure in the words of the x509 package, without the certificate.
-func tlsCause(err error) string {
-	var (
-		unknownAuthority x509.UnknownAuthorityError
-		hostname         x509.HostnameError
-		invalid          x509.CertificateInvalidError
-		recordHeader     tls.RecordHeaderError
-	)
 	switch {
 	case errors.As(err, &unknownAuthority):
-		return "certificate signed by unknown authority"
+		return "certificate signed by unknown authority", true
 	case errors.As(err, &hostname):
-		return fmt.Sprintf("certificate is not valid for %s", hostname.Host)
+		return fmt.Sprintf("certificate is not valid for %s", hostname.Host), true
 	case errors.As(err, &invalid):
-		return "certificate is expired, not yet valid or not usable for a server"
+		return "certificate is expired, not yet valid or not usable for a server", true
 	case errors.As(err, &recordHeader):
-		return "the server did not answer with TLS"
+		return "the server did not answer with TLS", true
+	case errors.As(err, &verification) || errors.As(err, &alert):
+		return "TLS handshake failed", true
 	}
-	return "TLS handshake failed"
+	return "", false
 }
 
 func isNetTimeout(err error) bool {

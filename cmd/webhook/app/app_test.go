@@ -353,7 +353,14 @@ func startWebhookServer(t *testing.T, o Options) (addr, certDir string) {
 	o.Port = freePort(t)
 	writeServingCert(t, o.CertDir, "before.pullguard.test")
 
-	srv := managerOptions(o, k8sruntime.NewScheme()).WebhookServer
+	serveUntilStarted(t, managerOptions(o, k8sruntime.NewScheme()).WebhookServer, 10*time.Second)
+	return net.JoinHostPort(o.BindAddress, fmt.Sprint(o.Port)), o.CertDir
+}
+
+// serveUntilStarted starts srv for the rest of the test and returns once it serves. It fails
+// the test if srv does not start, or does not stop once the test ends, within within.
+func serveUntilStarted(t *testing.T, srv webhook.Server, within time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
@@ -364,17 +371,15 @@ func startWebhookServer(t *testing.T, o Options) (addr, certDir string) {
 			if err != nil {
 				t.Errorf("webhook server: %v", err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("webhook server did not stop within 10s")
+		case <-time.After(within):
+			t.Errorf("webhook server did not stop within %s", within)
 		}
 	})
-
-	addr = net.JoinHostPort(o.BindAddress, fmt.Sprint(o.Port))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		req, _ := http.NewRequest(http.MethodGet, "/", nil)
 		if srv.StartedChecker()(req) == nil {
-			return addr, o.CertDir
+			return
 		}
 		select {
 		case err := <-done:
@@ -382,7 +387,7 @@ func startWebhookServer(t *testing.T, o Options) (addr, certDir string) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("webhook server not serving within 10s")
+			t.Fatalf("webhook server not serving within %s", within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -60,12 +60,7 @@ func hostileServer(t *testing.T) (string, *http.Client) {
 		t.Fatal(err)
 	}
 	o.BindAddress = "127.0.0.1"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Port = l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	o.Port = freePort(t)
 	o.Admission.DefaultMode = admission.ModeEnforce
 
 	reader := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).Build()
@@ -75,20 +70,7 @@ func hostileServer(t *testing.T) (string, *http.Client) {
 	}
 	srv := managerOptions(o, k8sruntime.NewScheme()).WebhookServer
 	srv.Register(admission.Path, h.HTTPHandler())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("webhook server: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("webhook server did not stop within 15s")
-		}
-	})
+	serveUntilStarted(t, srv, 15*time.Second)
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(bundle.CACert)
@@ -97,23 +79,7 @@ func hostileServer(t *testing.T) (string, *http.Client) {
 		Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 	}
 	t.Cleanup(c.CloseIdleConnections)
-	addr := net.JoinHostPort(o.BindAddress, fmt.Sprint(o.Port))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		req, _ := http.NewRequest(http.MethodGet, "/", nil)
-		if srv.StartedChecker()(req) == nil {
-			return addr, c
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("webhook server exited: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("webhook server not serving within 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return net.JoinHostPort(o.BindAddress, fmt.Sprint(o.Port)), c
 }
 
 // hostileReview is an AdmissionReview for a Pod CREATE whose object is objectJSON.
