@@ -125,7 +125,10 @@ func (w *Webhook) waitReady(ctx context.Context) error {
 		if resp, err := c.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// The manager starts the metrics server as a runnable of its own, so /readyz can
+			// answer before the metrics port listens: tests that scrape right after a start
+			// would race it.
+			if resp.StatusCode == http.StatusOK && listening(ctx, w.MetricsAddr) {
 				return nil
 			}
 		}
@@ -135,6 +138,17 @@ func (w *Webhook) waitReady(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// listening reports whether addr accepts TCP connections.
+func listening(ctx context.Context, addr string) bool {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // Stop cancels app.Main's context and waits for it to return.
