@@ -11,9 +11,11 @@
 //     ...` (the causes, without the API server's `admission webhook "images.pullguard.io" denied
 //     the request` prefix), while `kubectl create` prints the status message with that prefix.
 //     The tests assert each form where users meet it.
-//   - The nodes are linux/amd64 only. A nodeSelector on kubernetes.io/arch replaces the nodes as
-//     the candidate platforms, so an arm64-only image with an arm64 selector is admitted without
-//     an arm64 node: the pod would wait for one, a scheduling matter, not a pull failure.
+//   - The schedulable nodes are linux/amd64; the arm64 node is tainted NoSchedule, as GKE taints
+//     its Arm nodes, so it is a candidate only for pods that tolerate the taint. A nodeSelector on
+//     kubernetes.io/arch replaces the nodes as the candidate platforms, so an arm64-only image
+//     with an arm64 selector is admitted: the pod would wait for a node it can use, a scheduling
+//     matter, not a pull failure.
 //   - "Does not reach the registry" is counted per repository at the registry's counting front,
 //     and only after a webhook restart (e2e/lifecycle): with a warm verdict cache a re-check would
 //     not reach the registry either.

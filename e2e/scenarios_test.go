@@ -132,7 +132,7 @@ func TestPrivateImageTokenAuth(t *testing.T) {
 		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 		res := kubectl(t, bedtest.Pod(t, other, "borrowed-secret", spec), "apply", "-f", "-")
 		expect{refused: true, contains: []string{
-			warning + `imagePullSecret "regcred" not found in namespace "` + other + `"`,
+			warning + `spec.imagePullSecrets: pullguard: imagePullSecret "regcred" not found in namespace "` + other + `"`,
 			invalid("Pod", "borrowed-secret") + containerImage, testbed.RepoPrivate,
 		}}.check(t, res)
 
@@ -183,10 +183,11 @@ func createPullSecret(t *testing.T, ns, name, server string, a testbed.Account) 
 	expect{contains: []string{"secret/" + name + " created"}}.check(t, res)
 }
 
-// TestPlatforms: the bed's nodes are all linux/amd64. A nodeSelector on kubernetes.io/arch
-// replaces the nodes as the candidate platforms (what the scheduler would do), so the
-// arm64-only image is admitted with it even though no arm64 node exists yet: the pod would
-// wait for one, which is a scheduling matter, not a pull failure.
+// TestPlatforms: the bed's schedulable nodes are linux/amd64; its arm64 node carries a
+// NoSchedule taint. A nodeSelector on kubernetes.io/arch replaces the nodes as the candidate
+// platforms (what the scheduler would do), so the arm64-only image is admitted with it: the pod
+// would wait for a node it can use, a scheduling matter, not a pull failure. A pod that tolerates
+// the taint may land on either architecture, so the arm64-only image is a warning, not a refusal.
 func TestPlatforms(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "enforce-platform", admission.ModeEnforce)
@@ -198,6 +199,12 @@ func TestPlatforms(t *testing.T) {
 	spec.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64"}
 	res = kubectl(t, bedtest.Deployment(t, ns, "arm-only-selector", spec), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{"deployment.apps/arm-only-selector created (server dry run)"}, absent: []string{warning}}.check(t, res)
+
+	spec = testbed.PodSpec(bed.Images.ARM64Only)
+	spec.Tolerations = []corev1.Toleration{{Key: testbed.ARM64Taint.Key, Operator: corev1.TolerationOpEqual, Value: testbed.ARM64Taint.Value, Effect: testbed.ARM64Taint.Effect}}
+	res = kubectl(t, bedtest.Deployment(t, ns, "arm-only-tolerated", spec), "apply", "--dry-run=server", "-f", "-")
+	expect{contains: []string{"deployment.apps/arm-only-tolerated created (server dry run)",
+		warning + templateImage + ": pullguard: ", "no linux/amd64 manifest", "kubernetes.io/arch"}}.check(t, res)
 
 	res = kubectl(t, bedtest.Deployment(t, ns, "multi", testbed.PodSpec(bed.Images.Multi)), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{"deployment.apps/multi created (server dry run)"}, absent: []string{warning}}.check(t, res)

@@ -103,7 +103,11 @@ func run(ctx context.Context, out io.Writer) (retErr error) {
 func nodeList() string {
 	var s []string
 	for _, n := range testbed.DefaultNodes {
-		s = append(s, n.Name+" ("+n.OS+"/"+n.Arch+")")
+		desc := n.OS + "/" + n.Arch
+		for _, t := range n.Taints {
+			desc += ", taint " + t.ToString()
+		}
+		s = append(s, n.Name+" ("+desc+")")
 	}
 	return strings.Join(s, ", ")
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pullguard/pullguard/pkg/admission"
@@ -27,11 +28,17 @@ type Options struct {
 	Nodes []Node
 }
 
-// DefaultNodes are two linux/amd64 nodes: an arm64-only image has no node to run on.
+// DefaultNodes are two linux/amd64 nodes and a linux/arm64 node tainted the way GKE taints its
+// Arm nodes (kubernetes.io/arch=arm64:NoSchedule): an arm64-only image has no node to run on
+// unless the pod tolerates the taint.
 var DefaultNodes = []Node{
 	{Name: "node-amd64-a", OS: "linux", Arch: "amd64"},
 	{Name: "node-amd64-b", OS: "linux", Arch: "amd64"},
+	{Name: "node-arm64-a", OS: "linux", Arch: "arm64", Taints: []corev1.Taint{ARM64Taint}},
 }
+
+// ARM64Taint keeps pods that do not tolerate it off the arm64 node.
+var ARM64Taint = corev1.Taint{Key: corev1.LabelArchStable, Value: "arm64", Effect: corev1.TaintEffectNoSchedule}
 
 // Accounts on both registries.
 var (

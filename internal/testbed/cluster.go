@@ -15,9 +15,10 @@ import (
 // Node is a fake Node: an API object only, no kubelet. The webhook reads the platforms of the
 // cluster's Nodes to know what an image must provide.
 type Node struct {
-	Name string
-	OS   string
-	Arch string
+	Name   string
+	OS     string
+	Arch   string
+	Taints []corev1.Taint
 }
 
 // CreateNodes creates Nodes with the well-known os/arch labels and the matching nodeInfo, as
@@ -31,7 +32,7 @@ func CreateNodes(ctx context.Context, c kubernetes.Interface, nodes ...Node) err
 				corev1.LabelArchStable: n.Arch,
 				corev1.LabelHostname:   n.Name,
 			},
-		}}
+		}, Spec: corev1.NodeSpec{Taints: n.Taints}}
 		created, err := c.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("creating node %s: %w", n.Name, err)

@@ -42,10 +42,11 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 			names = saNames
 		}
 		if note != "" {
-			creds.notes = append(creds.notes, note)
+			creds.notes = append(creds.notes, attributed(w.specPath.Child("serviceAccountName").String(), note))
 		}
 	}
 
+	secretsPath := w.specPath.Child("imagePullSecrets").String()
 	secrets := make([]corev1.Secret, 0, len(names))
 	for _, name := range names {
 		obj, found, err := h.objects.get(ctx, "Secret", namespace, name, func() client.Object { return &corev1.Secret{} })
@@ -54,13 +55,15 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 			logf.FromContext(ctx).Error(err, "reading imagePullSecret", "secret", name)
 			creds.unreadable = append(creds.unreadable, fmt.Sprintf("imagePullSecret %q could not be read (%s)", name, errorReason(err)))
 		case !found:
-			creds.notes = append(creds.notes, fmt.Sprintf("imagePullSecret %q not found in namespace %q; the kubelet will pull without it", name, namespace))
+			creds.notes = append(creds.notes, attributed(secretsPath, fmt.Sprintf("imagePullSecret %q not found in namespace %q; the kubelet will pull without it", name, namespace)))
 		default:
 			secrets = append(secrets, *obj.(*corev1.Secret))
 		}
 	}
 	creds.keyring = keyring.FromSecrets(secrets)
-	creds.notes = append(creds.notes, creds.keyring.Ignored()...)
+	for _, n := range creds.keyring.Ignored() {
+		creds.notes = append(creds.notes, attributed(secretsPath, n))
+	}
 	return creds
 }
 

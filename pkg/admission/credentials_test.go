@@ -66,7 +66,7 @@ func TestCredentials(t *testing.T) {
 			obj: podWith()},
 		"template secrets win over the ServiceAccount's, with a note": {
 			obj: deployWith("builder", "regcred"), wantSecrets: []string{"regcred"}, wantSAGets: 1,
-			wantWarnings: []string{`ServiceAccount "builder" pull secrets [builder-cred] are ignored because the pod template sets imagePullSecrets`}},
+			wantWarnings: []string{`spec.template.spec.serviceAccountName: pullguard: ServiceAccount "builder" pull secrets [builder-cred] are ignored because the pod template sets imagePullSecrets`}},
 		"template without secrets uses its ServiceAccount's": {
 			obj: deployWith("builder"), wantSecrets: []string{"builder-cred"}, wantSAGets: 1},
 		"template without a ServiceAccount uses default": {
@@ -75,16 +75,16 @@ func TestCredentials(t *testing.T) {
 			obj: deployWith("plain", "regcred"), wantSecrets: []string{"regcred"}, wantSAGets: 1},
 		"template whose ServiceAccount is missing": {
 			obj: deployWith("ghost"), wantSAGets: 1,
-			wantWarnings: []string{`ServiceAccount "ghost" not found in namespace "app"; pods will be rejected until it exists`}},
+			wantWarnings: []string{`spec.template.spec.serviceAccountName: pullguard: ServiceAccount "ghost" not found in namespace "app"; pods will be rejected until it exists`}},
 		"missing secret is a warning and the check goes on": {
 			obj: podWith("nope", "regcred"), wantSecrets: []string{"regcred"},
-			wantWarnings: []string{`imagePullSecret "nope" not found in namespace "app"; the kubelet will pull without it`}},
+			wantWarnings: []string{`spec.imagePullSecrets: pullguard: imagePullSecret "nope" not found in namespace "app"; the kubelet will pull without it`}},
 		"wrong-type secret is a warning": {
 			obj:          podWith("opaque"),
-			wantWarnings: []string{`secret "opaque" has type Opaque; the kubelet only uses kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`}},
+			wantWarnings: []string{`spec.imagePullSecrets: pullguard: secret "opaque" has type Opaque; the kubelet only uses kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`}},
 		"secret that exists only in another namespace gives no credentials": {
 			obj:          podWith("only-in-other"),
-			wantWarnings: []string{`imagePullSecret "only-in-other" not found in namespace "app"; the kubelet will pull without it`}},
+			wantWarnings: []string{`spec.imagePullSecrets: pullguard: imagePullSecret "only-in-other" not found in namespace "app"; the kubelet will pull without it`}},
 		"unreadable secret: images are unverifiable, the registry is not asked": {
 			obj: podWith("regcred"), failGet: "Secret/app/regcred", wantNoCheck: true,
 			wantWarnings: []string{`spec.containers[0].image: pullguard: not verified: imagePullSecret "regcred" could not be read (forbidden)`}},

@@ -34,8 +34,9 @@
 //
 // The candidate platforms come from the pod's nodeSelector, required node affinity and
 // spec.os.name when they pin both kubernetes.io/os and kubernetes.io/arch, else from the labels
-// of the Nodes the pod's required affinity matches (a metadata-only Node informer). Unknown
-// platforms skip the platform check rather than guess.
+// of the Nodes the pod's required affinity matches and whose NoSchedule and NoExecute taints it
+// tolerates (a Node informer slimmed to labels and taints; the taints of passing node
+// conditions do not count). Unknown platforms skip the platform check rather than guess.
 //
 // # Modes
 //

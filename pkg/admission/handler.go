@@ -29,12 +29,13 @@ import (
 // Handler answers AdmissionReviews. It has no side effects: it writes nothing to the API server
 // and records no Events, so a dryRun request gets exactly the same treatment as a real one.
 type Handler struct {
-	cfg      Config
-	checker  Checker
-	objects  *objectCache
-	metadata client.Reader
-	metrics  *Metrics
-	decoder  admission.Decoder
+	cfg     Config
+	checker Checker
+	objects *objectCache
+	// informers serves Namespace metadata and slimmed Nodes (see InformerOptions).
+	informers client.Reader
+	metrics   *Metrics
+	decoder   admission.Decoder
 
 	exemptNamespaces, exemptUsers, exemptGroups sets.Set[string]
 }
@@ -42,14 +43,15 @@ type Handler struct {
 var _ admission.Handler = (*Handler)(nil)
 
 // NewHandler builds the handler behind Setup. apiReader serves Secret and ServiceAccount GETs
-// (uncached: the handler caches them itself, briefly); metadata serves PartialObjectMetadata
-// of Namespaces and Nodes, typically from an informer cache. metrics may be nil.
-func NewHandler(cfg Config, checker Checker, apiReader, metadata client.Reader, metrics *Metrics) (*Handler, error) {
+// (uncached: the handler caches them itself, briefly); informers serves PartialObjectMetadata of
+// Namespaces and corev1.Nodes, typically from the informer cache InformerOptions configures.
+// metrics may be nil.
+func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader, metrics *Metrics) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid admission config: %w", err)
 	}
-	if checker == nil || apiReader == nil || metadata == nil {
-		return nil, errors.New("admission handler needs a checker, an API reader and a metadata reader")
+	if checker == nil || apiReader == nil || informers == nil {
+		return nil, errors.New("admission handler needs a checker, an API reader and an informer reader")
 	}
 	if metrics == nil {
 		var err error
@@ -61,7 +63,7 @@ func NewHandler(cfg Config, checker Checker, apiReader, metadata client.Reader, 
 		cfg:              cfg,
 		checker:          checker,
 		objects:          newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
-		metadata:         metadata,
+		informers:        informers,
 		metrics:          metrics,
 		decoder:          admission.NewDecoder(clientgoscheme.Scheme),
 		exemptNamespaces: sets.New(cfg.ExemptNamespaces...),
@@ -129,7 +131,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	mode, warning := h.resolveMode(ctx, req.Namespace)
 	rec.mode = string(mode)
 	if warning != "" {
-		out.configWarnings = append(out.configWarnings, warning)
+		out.configWarnings = append(out.configWarnings, attributed("", warning))
 	}
 	switch {
 	case mode == ModeOff:
@@ -142,7 +144,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	k, ok := kinds[gvk]
 	if !ok {
 		log.Info("request for a kind pullguard does not check; fix the webhook configuration's rules", "kind", gvk.String())
-		out.configWarnings = append(out.configWarnings, fmt.Sprintf("pullguard does not check %s; the webhook configuration should not send it", gvk.String()))
+		out.configWarnings = append(out.configWarnings, attributed("", fmt.Sprintf("%s is not a kind pullguard checks; the webhook configuration should not send it", gvk.String())))
 		return h.respond(mode, nil, out, rec, reasonUnknownKind)
 	}
 	w, err := decodeWorkload(h.decoder, k, gvk, req.Object, "object")
@@ -170,7 +172,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		case h.exemptImage(im.image):
 			exempt++
 		case im.policy == corev1.PullNever:
-			out.notes = append(out.notes, im.path+": imagePullPolicy Never: the image must be pre-loaded on every node")
+			out.notes = append(out.notes, attributed(im.path, "imagePullPolicy Never: the image must be pre-loaded on every node"))
 		default:
 			toCheck = append(toCheck, im)
 		}
@@ -214,7 +216,7 @@ func (h *Handler) addVerdict(out *outcome, mode Mode, im imageRef, v registry.Ve
 		v.Outcome = registry.Unverifiable
 	}
 	for _, n := range v.Notes {
-		out.notes = append(out.notes, im.path+": "+n)
+		out.notes = append(out.notes, attributed(im.path, n))
 	}
 	msg := v.Message()
 	if msg == "" {
@@ -269,7 +271,7 @@ func (h *Handler) resolveMode(ctx context.Context, namespace string) (Mode, stri
 	}
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := h.metadata.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+	if err := h.informers.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
 		if !apierrors.IsNotFound(err) {
 			logf.FromContext(ctx).Error(err, "reading namespace labels; using the default mode")
 		}

@@ -259,7 +259,7 @@ func TestModes(t *testing.T) {
 		"invalid label uses the default and says so": {
 			nsLabels: map[string]string{ModeLabel: "enforcing"}, cfg: func(c *Config) { c.DefaultMode = ModeAudit },
 			wantAllowed: true, wantCalls: 1, wantAnnotations: true,
-			wantWarnings: []string{`namespace "app" label pullguard.io/mode has invalid value "enforcing" (valid: enforce, warn, audit, off); using the default mode "audit"`},
+			wantWarnings: []string{`pullguard: namespace "app" label pullguard.io/mode has invalid value "enforcing" (valid: enforce, warn, audit, off); using the default mode "audit"`},
 			wantMode:     "audit", wantDecision: "audit", reason: "tag_not_found"},
 		"unverifiable in enforce is allowed with a warning": {
 			cfg: enforce, verdict: &unverifiable, wantAllowed: true, wantCalls: 1, wantAnnotations: true,
@@ -277,7 +277,7 @@ func TestModes(t *testing.T) {
 			wantMode: "audit", wantDecision: "audit", reason: "rate_limited"},
 		"notes are warnings in enforce": {
 			cfg: enforce, verdict: &pullableWithNote, wantAllowed: true, wantCalls: 1,
-			wantWarnings: []string{`spec.containers[0].image: tag "1.2" is ignored by the runtime; pulling sha256:abc`},
+			wantWarnings: []string{`spec.containers[0].image: pullguard: tag "1.2" is ignored by the runtime; pulling sha256:abc`},
 			wantMode:     "enforce", wantDecision: "warn", reason: "notes"},
 		"notes are silent in audit": {
 			cfg: func(c *Config) { c.DefaultMode = ModeAudit }, verdict: &pullableWithNote, wantAllowed: true, wantCalls: 1,
@@ -443,14 +443,14 @@ func TestRequestsThatAreNotChecked(t *testing.T) {
 			r.Kind = metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ControllerRevision"}
 			return r
 		}, reason: "unknown_kind",
-			wantWarnings: []string{"pullguard does not check apps/v1, Kind=ControllerRevision; the webhook configuration should not send it"}},
+			wantWarnings: []string{"pullguard: apps/v1, Kind=ControllerRevision is not a kind pullguard checks; the webhook configuration should not send it"}},
 		"imagePullPolicy Never": {req: func(t *testing.T) admission.Request {
 			return review(t, admissionv1.Create, pod(func(p *corev1.Pod) {
 				p.Spec.Containers[0].Image = badImage
 				p.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
 			}), nil)
 		}, reason: "notes",
-			wantWarnings: []string{"spec.containers[0].image: imagePullPolicy Never: the image must be pre-loaded on every node"}},
+			wantWarnings: []string{"spec.containers[0].image: pullguard: imagePullPolicy Never: the image must be pre-loaded on every node"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -529,17 +529,17 @@ func TestUndecodableObjectIsABadRequestWithItsUID(t *testing.T) {
 
 func TestPanicsAreAnsweredAndCounted(t *testing.T) {
 	tests := map[string]struct {
-		checker  *fakeChecker
-		metadata client.Reader
+		checker   *fakeChecker
+		informers client.Reader
 	}{
 		"in a check goroutine": {checker: &fakeChecker{panicOn: "nginx:1.25"}},
-		"in the handler":       {metadata: panickyReader{}},
+		"in the handler":       {informers: panickyReader{}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, testConfig(), tc.checker)
-			if tc.metadata != nil {
-				e.h.metadata = tc.metadata
+			if tc.informers != nil {
+				e.h.informers = tc.informers
 			}
 			req := review(t, admissionv1.Create, pod(), nil)
 			resp := e.h.Handle(testContext(t), req)

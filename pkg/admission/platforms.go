@@ -8,9 +8,10 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -18,8 +19,8 @@ import (
 // a stable order. When the pod's own constraints pin both the OS and the architecture, they are
 // the answer without looking at Nodes (the pod may target nodes an autoscaler has yet to add).
 // Otherwise the answer is the distinct platforms of the current Nodes the pod's required
-// affinity matches. Nil means unknown, and the engine then skips the platform check rather
-// than guess. Taints are not considered: the Node informer holds metadata only.
+// affinity matches and whose lasting taints it tolerates (see schedulingTaint). Nil means
+// unknown, and the engine then skips the platform check rather than guess.
 func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) ([]ocispec.Platform, error) {
 	oses := pinnedValues(spec, corev1.LabelOSStable)
 	if spec.OS != nil && spec.OS.Name != "" {
@@ -36,11 +37,10 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 		return out, nil
 	}
 
-	nodes := &metav1.PartialObjectMetadataList{}
-	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	nodes := &corev1.NodeList{}
 	// The informer cache would otherwise deep-copy every Node on every admission; nothing
 	// here modifies them.
-	if err := h.metadata.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
+	if err := h.informers.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec})
@@ -53,8 +53,11 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 			(oses != nil && !oses.Has(osName)) || (arches != nil && !arches.Has(arch)) {
 			continue
 		}
-		// Match only reads labels and metadata.name, which the metadata informer holds.
-		if ok, err := affinity.Match(&corev1.Node{ObjectMeta: n.ObjectMeta}); err != nil || !ok {
+		// Match reads labels and metadata.name, which slimNode keeps.
+		if ok, err := affinity.Match(n); err != nil || !ok {
+			continue
+		}
+		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.FromContext(ctx), n.Spec.Taints, spec.Tolerations, schedulingTaint, true); untolerated {
 			continue
 		}
 		if key := osName + "/" + arch; !seen.Has(key) {
@@ -66,6 +69,20 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 		return strings.Compare(a.OS+"/"+a.Architecture, b.OS+"/"+b.Architecture)
 	})
 	return out, nil
+}
+
+// schedulingTaint reports whether a taint keeps pods that do not tolerate it off the node for
+// good, as the scheduler's TaintToleration filter does for NoSchedule and NoExecute. The taints
+// the node lifecycle controller and cloud providers set for a node's passing conditions
+// (node.kubernetes.io/not-ready, unreachable, unschedulable, disk-pressure, ...;
+// node.cloudprovider.kubernetes.io/uninitialized, shutdown) do not count: the node comes back, and
+// DaemonSet pods tolerate most of them anyway. Leaving such a node out would hide a platform
+// the pod can still land on, which could turn a partial platform match into a refusal.
+func schedulingTaint(t *corev1.Taint) bool {
+	if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
+		return false
+	}
+	return !strings.HasPrefix(t.Key, "node.kubernetes.io/") && !strings.HasPrefix(t.Key, "node.cloudprovider.kubernetes.io/")
 }
 
 // pinnedValues returns the values the pod's nodeSelector and required node affinity allow for a

@@ -88,11 +88,20 @@ const attribution = "pullguard: "
 // warning is the finding as one warning line: field path, cause and fix, or only the cause when
 // both do not fit (a fix cut in the middle helps nobody).
 func (f finding) warning() string {
-	w := f.path + ": " + attribution + f.message
+	w := attributed(f.path, f.message)
 	if utf8.RuneCountInString(w) > maxWarningRunes && f.detail != "" {
-		w = f.path + ": " + attribution + f.detail
+		w = attributed(f.path, f.detail)
 	}
 	return w
+}
+
+// attributed is the form of every warning: the field path it is about, when there is one, then
+// the attribution, then the text.
+func attributed(path, text string) string {
+	if path == "" {
+		return attribution + text
+	}
+	return path + ": " + attribution + text
 }
 
 // boundWarnings makes each warning one short line (the API server drops a warning containing a

@@ -14,16 +14,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// Setup registers the webhook on mgr's webhook server at Path, the metadata-only Namespace and
-// Node informers the handler reads (labels only: no Node status, no Namespace spec), and the
-// metrics on controller-runtime's registry. Secrets and ServiceAccounts are read with GETs
-// through mgr.GetAPIReader(), never through a cluster-wide watch, behind a short TTL cache.
+// Setup registers the webhook on mgr's webhook server at Path, the informers the handler reads
+// (Namespace metadata, and Nodes slimmed to labels and taints: the manager's cache must be built
+// with InformerOptions), and the metrics on controller-runtime's registry. Secrets and
+// ServiceAccounts are read with GETs through mgr.GetAPIReader(), never through a cluster-wide
+// watch, behind a short TTL cache.
 func Setup(mgr manager.Manager, cfg Config, checker Checker) error {
 	metrics, err := NewMetrics(ctrlmetrics.Registry)
 	if err != nil {
@@ -33,17 +35,38 @@ func Setup(mgr manager.Manager, cfg Config, checker Checker) error {
 	if err != nil {
 		return err
 	}
-	for _, kind := range []string{"Namespace", "Node"} {
-		obj := &metav1.PartialObjectMetadata{}
-		obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	namespaces := &metav1.PartialObjectMetadata{}
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	for _, obj := range []client.Object{namespaces, &corev1.Node{}} {
 		// Registered now so that they start, and sync, with the manager rather than lazily on
 		// the first admission.
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
-			return fmt.Errorf("registering the %s metadata informer: %w", kind, err)
+			return fmt.Errorf("registering the %T informer: %w", obj, err)
 		}
 	}
 	mgr.GetWebhookServer().Register(Path, h.HTTPHandler())
 	return nil
+}
+
+// InformerOptions are the manager cache's per-object options Setup relies on: Nodes are held
+// with their name, labels and taints only. A Node's status (images, conditions, addresses) is
+// most of its size and changes every few seconds; none of it says where a pod may land.
+func InformerOptions() map[client.Object]cache.ByObject {
+	return map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: slimNode}}
+}
+
+func slimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		// Tombstones (cache.DeletedFinalStateUnknown) pass through as they are.
+		return obj, nil
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Labels: n.Labels,
+		},
+		Spec: corev1.NodeSpec{Taints: n.Spec.Taints},
+	}, nil
 }
 
 // HTTPHandler is what Setup registers at Path: the handler in controller-runtime's admission

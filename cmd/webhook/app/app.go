@@ -135,8 +135,9 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 		Scheme: scheme,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			// admission.Setup registers the informers it reads from (Namespace and Node
-			// metadata). Any other cached read fails instead of silently starting a
+			ByObject:         admission.InformerOptions(),
+			// admission.Setup registers the informers it reads from (Namespace metadata,
+			// slimmed Nodes). Any other cached read fails instead of silently starting a
 			// cluster-wide watch.
 			ReaderFailOnMissingInformer: true,
 		},

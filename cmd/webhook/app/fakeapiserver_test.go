@@ -13,7 +13,7 @@ import (
 )
 
 // fakeAPIServer is the least of a Kubernetes API server that lets Run start: core/v1 discovery
-// and empty list/watch of Namespace and Node metadata (what admission.Setup watches). The real
+// and empty list/watch of Namespace metadata and Nodes (what admission.Setup watches). The real
 // API server round trip is the e2e suite's job; this one keeps Main's own tests fast. Secrets
 // or any other resource answer 404, and every request is counted so tests can assert the
 // webhook never listed them.
@@ -56,7 +56,12 @@ func newFakeAPIServer(t *testing.T, holdLists bool) *fakeAPIServer {
 		writeJSON(w, `{"kind":"APIGroupList","apiVersion":"v1","groups":[]}`)
 	})
 	mux.HandleFunc("GET /api/v1", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, coreV1Resources) })
-	for _, resource := range []string{"namespaces", "nodes"} {
+	// Namespaces are watched as metadata, Nodes as typed objects (slimmed by the cache).
+	lists := map[string]struct{ list, item string }{
+		"namespaces": {`"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1"`, `"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1"`},
+		"nodes":      {`"kind":"NodeList","apiVersion":"v1"`, `"kind":"Node","apiVersion":"v1"`},
+	}
+	for resource, kinds := range lists {
 		mux.HandleFunc("GET /api/v1/"+resource, func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-f.lists:
@@ -64,13 +69,13 @@ func newFakeAPIServer(t *testing.T, holdLists bool) *fakeAPIServer {
 				return
 			}
 			if r.URL.Query().Get("watch") != "true" {
-				writeJSON(w, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"1"},"items":[]}`)
+				writeJSON(w, `{`+kinds.list+`,"metadata":{"resourceVersion":"1"},"items":[]}`)
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
 			if r.URL.Query().Get("sendInitialEvents") == "true" {
 				// A streaming list of nothing: only the bookmark that ends the initial events.
-				_, _ = fmt.Fprint(w, `{"type":"BOOKMARK","object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"1","annotations":{"k8s.io/initial-events-end":"true"}}}}`+"\n")
+				_, _ = fmt.Fprint(w, `{"type":"BOOKMARK","object":{`+kinds.item+`,"metadata":{"resourceVersion":"1","annotations":{"k8s.io/initial-events-end":"true"}}}}`+"\n")
 			}
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
