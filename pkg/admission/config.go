@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
+
+	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Mode is what the webhook does with its findings in a namespace. The names follow Pod Security
@@ -66,6 +70,12 @@ type Config struct {
 	// ExemptUsers and ExemptGroups skip every check for requests made by them.
 	ExemptUsers  []string
 	ExemptGroups []string
+	// AutoscaledPlatforms are os/arch[/variant] platforms that a cluster autoscaler or Karpenter
+	// may add nodes with although no current node runs them. They join the candidate platforms
+	// the Nodes give, so an image that lacks the current nodes' platform but has one of these is
+	// a warning, not a refusal. They never make a refusal: with no candidate Node, the platforms
+	// stay unknown, and platforms the pod pins itself do not look at Nodes at all.
+	AutoscaledPlatforms []string
 	// MaxBudget bounds the registry work of one admission.
 	MaxBudget time.Duration
 	// TimeoutMargin is kept back from the API server's ?timeout= so that the webhook answers
@@ -119,6 +129,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("exempt image pattern %q: %w", p, err))
 		}
 	}
+	for _, p := range c.AutoscaledPlatforms {
+		if _, err := parsePlatform(p); err != nil {
+			errs = append(errs, fmt.Errorf("autoscaled platform: %w", err))
+		}
+	}
 	for _, l := range []struct {
 		name   string
 		values []string
@@ -130,4 +145,17 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parsePlatform accepts os/arch or os/arch/variant only: containerd's parser would fill in this
+// process's OS or architecture where one is missing, which says nothing about the nodes.
+func parsePlatform(s string) (ocispec.Platform, error) {
+	if n := strings.Count(s, "/"); n < 1 || n > 2 {
+		return ocispec.Platform{}, fmt.Errorf("%q is not os/arch or os/arch/variant", s)
+	}
+	p, err := platforms.Parse(s)
+	if err != nil {
+		return ocispec.Platform{}, fmt.Errorf("%q: %w", s, err)
+	}
+	return platforms.Normalize(p), nil
 }

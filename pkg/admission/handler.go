@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/distribution/reference"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +40,7 @@ type Handler struct {
 	decoder   admission.Decoder
 
 	exemptNamespaces, exemptUsers, exemptGroups sets.Set[string]
+	autoscaledPlatforms                         []ocispec.Platform
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -53,6 +56,11 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 	if checker == nil || apiReader == nil || informers == nil {
 		return nil, errors.New("admission handler needs a checker, an API reader and an informer reader")
 	}
+	autoscaled := make([]ocispec.Platform, len(cfg.AutoscaledPlatforms))
+	for i, p := range cfg.AutoscaledPlatforms {
+		// Validate parsed them already.
+		autoscaled[i], _ = parsePlatform(p)
+	}
 	if metrics == nil {
 		var err error
 		if metrics, err = NewMetrics(nil); err != nil {
@@ -60,15 +68,16 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 		}
 	}
 	return &Handler{
-		cfg:              cfg,
-		checker:          checker,
-		objects:          newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
-		informers:        informers,
-		metrics:          metrics,
-		decoder:          admission.NewDecoder(clientgoscheme.Scheme),
-		exemptNamespaces: sets.New(cfg.ExemptNamespaces...),
-		exemptUsers:      sets.New(cfg.ExemptUsers...),
-		exemptGroups:     sets.New(cfg.ExemptGroups...),
+		cfg:                 cfg,
+		checker:             checker,
+		objects:             newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
+		informers:           informers,
+		metrics:             metrics,
+		decoder:             admission.NewDecoder(clientgoscheme.Scheme),
+		exemptNamespaces:    sets.New(cfg.ExemptNamespaces...),
+		exemptUsers:         sets.New(cfg.ExemptUsers...),
+		exemptGroups:        sets.New(cfg.ExemptGroups...),
+		autoscaledPlatforms: autoscaled,
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -19,8 +20,9 @@ import (
 // a stable order. When the pod's own constraints pin both the OS and the architecture, they are
 // the answer without looking at Nodes (the pod may target nodes an autoscaler has yet to add).
 // Otherwise the answer is the distinct platforms of the current Nodes the pod's required
-// affinity matches and whose lasting taints it tolerates (see schedulingTaint). Nil means
-// unknown, and the engine then skips the platform check rather than guess.
+// affinity matches and whose lasting taints it tolerates (see schedulingTaint), plus the
+// configured autoscaled platforms the pod's constraints allow. Nil means unknown, and the engine
+// then skips the platform check rather than guess.
 func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) ([]ocispec.Platform, error) {
 	oses := pinnedValues(spec, corev1.LabelOSStable)
 	if spec.OS != nil && spec.OS.Name != "" {
@@ -65,8 +67,18 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 			out = append(out, ocispec.Platform{OS: osName, Architecture: arch})
 		}
 	}
+	if len(out) > 0 {
+		// Only a widening of what the Nodes say: more candidates can turn a refusal into a
+		// warning, never the other way round.
+		for _, p := range h.autoscaledPlatforms {
+			if key := platforms.FormatAll(p); !seen.Has(key) && (oses == nil || oses.Has(p.OS)) && (arches == nil || arches.Has(p.Architecture)) {
+				seen.Insert(key)
+				out = append(out, p)
+			}
+		}
+	}
 	slices.SortFunc(out, func(a, b ocispec.Platform) int {
-		return strings.Compare(a.OS+"/"+a.Architecture, b.OS+"/"+b.Architecture)
+		return strings.Compare(platforms.FormatAll(a), platforms.FormatAll(b))
 	})
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -43,9 +44,10 @@ func TestCandidatePlatforms(t *testing.T) {
 		return corev1.NodeSelectorTerm{MatchExpressions: reqs}
 	}
 	tests := map[string]struct {
-		spec  corev1.PodSpec
-		nodes []client.Object
-		want  []string
+		spec       corev1.PodSpec
+		nodes      []client.Object
+		autoscaled []string
+		want       []string
 	}{
 		"no constraints: every node platform": {
 			nodes: cluster, want: []string{"linux/amd64", "linux/arm64", "windows/amd64"}},
@@ -105,13 +107,27 @@ func TestCandidatePlatforms(t *testing.T) {
 		"a pinned platform ignores taints (the autoscaler may add a node)": {
 			spec:  corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "linux", corev1.LabelArchStable: "arm64"}},
 			nodes: tainted, want: []string{"linux/arm64"}},
+		"autoscaled platforms join the nodes' (once each)": {
+			nodes: cluster, autoscaled: []string{"linux/arm/v7", "linux/amd64", "linux/aarch64"},
+			want: []string{"linux/amd64", "linux/arm/v7", "linux/arm64", "windows/amd64"}},
+		"autoscaled platforms the pod's constraints exclude do not": {
+			spec:  corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelArchStable: "amd64"}},
+			nodes: cluster, autoscaled: []string{"linux/arm64", "windows/amd64"},
+			want: []string{"linux/amd64", "windows/amd64"}},
+		"autoscaled platforms alone are not a candidate set": {
+			nodes: tainted[1:2], autoscaled: []string{"linux/arm64"}},
+		"autoscaled platforms do not change pinned ones": {
+			spec:       corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64"}},
+			autoscaled: []string{"linux/arm64"}, want: []string{"linux/amd64"}},
 		"contradictory constraints: unknown": {
 			spec: corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64"},
 				Affinity: required(term(in(corev1.LabelArchStable, "arm64")))}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, testConfig(), nil, tc.nodes...)
+			cfg := testConfig()
+			cfg.AutoscaledPlatforms = tc.autoscaled
+			e := newEnv(t, cfg, nil, tc.nodes...)
 			got, err := e.h.candidatePlatforms(testContext(t), &tc.spec)
 			if err != nil {
 				t.Fatal(err)
@@ -191,7 +207,7 @@ func (failingLister) List(context.Context, client.ObjectList, ...client.ListOpti
 func platformStrings(ps []ocispec.Platform) []string {
 	var out []string
 	for _, p := range ps {
-		out = append(out, p.OS+"/"+p.Architecture)
+		out = append(out, platforms.FormatAll(p))
 	}
 	return out
 }

@@ -100,6 +100,13 @@ func TestConfigValidate(t *testing.T) {
 		"no parallelism":                     {mutate: func(c *Config) { c.MaxConcurrentImages = 0 }, want: []string{"max concurrent images"}},
 		"bad glob":                           {mutate: func(c *Config) { c.ExemptImages = []string{"nginx:["} }, want: []string{`exempt image pattern "nginx:["`}},
 		"empty exemption":                    {mutate: func(c *Config) { c.ExemptGroups = []string{""} }, want: []string{"exempt group must not be empty"}},
+		"autoscaled platforms":               {mutate: func(c *Config) { c.AutoscaledPlatforms = []string{"linux/arm64", "linux/arm/v7", "windows/amd64"} }},
+		"autoscaled platform without an OS": {mutate: func(c *Config) { c.AutoscaledPlatforms = []string{"arm64"} },
+			want: []string{`autoscaled platform: "arm64" is not os/arch`}},
+		"autoscaled platform with too many parts": {mutate: func(c *Config) { c.AutoscaledPlatforms = []string{"linux/arm/v7/x"} },
+			want: []string{`"linux/arm/v7/x" is not os/arch`}},
+		"autoscaled platform with bad characters": {mutate: func(c *Config) { c.AutoscaledPlatforms = []string{"linux/arm 64"} },
+			want: []string{`autoscaled platform: "linux/arm 64"`}},
 		"all at once": {mutate: func(c *Config) { c.DefaultMode, c.MaxConcurrentImages = "x", 1000 },
 			want: []string{`default mode "x"`, "max concurrent images"}},
 	}

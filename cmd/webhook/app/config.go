@@ -58,6 +58,7 @@ type AdmissionConfiguration struct {
 	DenyUnverifiable    *bool            `json:"denyUnverifiable,omitempty"`
 	ExemptNamespaces    []string         `json:"exemptNamespaces,omitempty"`
 	ExemptImages        []string         `json:"exemptImages,omitempty"`
+	AutoscaledPlatforms []string         `json:"autoscaledPlatforms,omitempty"`
 	ExemptUsers         []string         `json:"exemptUsers,omitempty"`
 	ExemptGroups        []string         `json:"exemptGroups,omitempty"`
 	MaxBudget           *metav1.Duration `json:"maxBudget,omitempty"`
@@ -171,6 +172,7 @@ func (c *WebhookConfiguration) applyTo(o *Options) {
 		set(&d.DenyUnverifiable, a.DenyUnverifiable)
 		setList(&d.ExemptNamespaces, a.ExemptNamespaces)
 		setList(&d.ExemptImages, a.ExemptImages)
+		setList(&d.AutoscaledPlatforms, a.AutoscaledPlatforms)
 		setList(&d.ExemptUsers, a.ExemptUsers)
 		setList(&d.ExemptGroups, a.ExemptGroups)
 		setDuration(&d.MaxBudget, a.MaxBudget)

@@ -125,6 +125,8 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 		"In enforce mode, also deny images whose pullability cannot be verified (registry outage, rate limit, timeout). Default: allow them with a warning.")
 	fs.StringSliceVar(&a.ExemptNamespaces, "exempt-namespaces", a.ExemptNamespaces, "Namespaces never checked (comma-separated).")
 	fs.StringSliceVar(&a.ExemptImages, "exempt-images", a.ExemptImages, "Image patterns never checked, in path.Match syntax, tried against the image as written and normalised (comma-separated).")
+	fs.StringSliceVar(&a.AutoscaledPlatforms, "autoscaled-platforms", a.AutoscaledPlatforms,
+		"Platforms (os/arch[/variant], comma-separated) a cluster autoscaler or Karpenter may add nodes with although no node runs them now. They join the platforms of the current nodes, so an image that has one of them but not the current nodes' is a warning instead of a refusal.")
 	fs.StringSliceVar(&a.ExemptUsers, "exempt-users", a.ExemptUsers, "Requesting users whose requests are never checked (comma-separated).")
 	fs.StringSliceVar(&a.ExemptGroups, "exempt-groups", a.ExemptGroups, "Requesting groups whose requests are never checked (comma-separated).")
 	fs.DurationVar(&a.MaxBudget, "max-budget", a.MaxBudget,
@@ -244,6 +246,7 @@ var fieldFlags = []struct {
 	{"--default-mode", func(d *Options, s Options) { d.Admission.DefaultMode = s.Admission.DefaultMode }},
 	{"--exempt-namespaces", func(d *Options, s Options) { d.Admission.ExemptNamespaces = s.Admission.ExemptNamespaces }},
 	{"--exempt-images", func(d *Options, s Options) { d.Admission.ExemptImages = s.Admission.ExemptImages }},
+	{"--autoscaled-platforms", func(d *Options, s Options) { d.Admission.AutoscaledPlatforms = s.Admission.AutoscaledPlatforms }},
 	{"--exempt-users", func(d *Options, s Options) { d.Admission.ExemptUsers = s.Admission.ExemptUsers }},
 	{"--exempt-groups", func(d *Options, s Options) { d.Admission.ExemptGroups = s.Admission.ExemptGroups }},
 	{"--max-budget", func(d *Options, s Options) { d.Admission.MaxBudget = s.Admission.MaxBudget }},

@@ -70,7 +70,7 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"--log-level", "3", "--log-format", "console",
 		"--default-mode", "enforce", "--deny-unverifiable",
 		"--exempt-namespaces", "kube-system,ops", "--exempt-images", "registry.k8s.io/*",
-		"--exempt-users", "system:admin", "--exempt-groups", "system:masters",
+		"--exempt-users", "system:admin", "--exempt-groups", "system:masters", "--autoscaled-platforms", "linux/arm64,linux/arm/v7",
 		"--max-budget", "5s", "--timeout-margin", "500ms", "--secret-cache-ttl", "0s",
 		"--max-request-bytes", "1048576", "--max-concurrent-images", "4",
 		"--allow-private-registries", "127.0.0.1,10.0.0.0/8", "--allow-private-registries", "harbor.svc:5000",
@@ -106,6 +106,7 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"exempt images":     {strings.Join(a.ExemptImages, ","), "registry.k8s.io/*"},
 		"exempt users":      {strings.Join(a.ExemptUsers, ","), "system:admin"},
 		"exempt groups":     {strings.Join(a.ExemptGroups, ","), "system:masters"},
+		"autoscaled":        {strings.Join(a.AutoscaledPlatforms, ","), "linux/arm64,linux/arm/v7"},
 		"budget":            {a.MaxBudget, 5 * time.Second},
 		"margin":            {a.TimeoutMargin, 500 * time.Millisecond},
 		"secret ttl":        {a.SecretCacheTTL, time.Duration(0)},
@@ -179,6 +180,7 @@ func TestParseArgsRejectsInvalid(t *testing.T) {
 		"bad exempt image pattern":    {[]string{"--exempt-images", "[nginx"}, "--exempt-images"},
 		"empty exempt user":           {[]string{"--exempt-users", ","}, "--exempt-users"},
 		"empty exempt group":          {[]string{"--exempt-groups", ","}, "--exempt-groups"},
+		"autoscaled platform no OS":   {[]string{"--autoscaled-platforms", "arm64"}, "--autoscaled-platforms"},
 		"budget zero":                 {[]string{"--max-budget", "0s"}, "--max-budget"},
 		"budget 30s":                  {[]string{"--max-budget", "30s"}, "--max-budget"},
 		"margin negative":             {[]string{"--timeout-margin", "-1s"}, "--timeout-margin"},
@@ -275,6 +277,7 @@ admission:
   exemptImages: ["registry.k8s.io/*"]
   exemptUsers: [alice]
   exemptGroups: [admins]
+  autoscaledPlatforms: [linux/arm64]
   maxBudget: 6s
   timeoutMargin: 750ms
   secretCacheTTL: 20s
@@ -327,6 +330,7 @@ func TestConfigFileLoaded(t *testing.T) {
 		"exempt images":    {a.ExemptImages, []string{"registry.k8s.io/*"}},
 		"exempt users":     {a.ExemptUsers, []string{"alice"}},
 		"exempt groups":    {a.ExemptGroups, []string{"admins"}},
+		"autoscaled":       {a.AutoscaledPlatforms, []string{"linux/arm64"}},
 		"budget":           {a.MaxBudget, 6 * time.Second},
 		"margin":           {a.TimeoutMargin, 750 * time.Millisecond},
 		"secret ttl":       {a.SecretCacheTTL, 20 * time.Second},
