@@ -206,6 +206,12 @@ func TestPlatforms(t *testing.T) {
 	expect{contains: []string{"deployment.apps/arm-only-tolerated created (server dry run)",
 		warning + templateImage + ": pullguard: ", "no linux/amd64 manifest", "kubernetes.io/arch"}}.check(t, res)
 
+	// A single-platform arm64 image pulls on amd64 nodes and then crashes: a warning, even in
+	// enforce mode, since it is no ImagePullBackOff.
+	res = kubectl(t, bedtest.Deployment(t, ns, "arm-single", testbed.PodSpec(bed.Images.ARM64Image)), "apply", "--dry-run=server", "-f", "-")
+	expect{contains: []string{"deployment.apps/arm-single created (server dry run)",
+		warning + templateImage + ": pullguard: image is built for linux/arm64/v8 only but the candidate nodes are linux/amd64", "exec format error"}}.check(t, res)
+
 	res = kubectl(t, bedtest.Deployment(t, ns, "multi", testbed.PodSpec(bed.Images.Multi)), "apply", "--dry-run=server", "-f", "-")
 	expect{contains: []string{"deployment.apps/multi created (server dry run)"}, absent: []string{warning}}.check(t, res)
 }

@@ -33,6 +33,9 @@ type Images struct {
 	Multi string
 	// ARM64Only is a Docker manifest list with only linux/arm64.
 	ARM64Only string
+	// ARM64Image is a single-platform image (no index) whose config says linux/arm64, as one
+	// built on an arm64 laptop: it pulls anywhere and crashes on amd64 nodes.
+	ARM64Image string
 	// ToDelete is a tag of Public's repository meant to be deleted by a test (DeleteTag).
 	ToDelete string
 }
@@ -40,12 +43,13 @@ type Images struct {
 // PushFixtures pushes every fixture with the pusher account and returns their references.
 func PushFixtures(ctx context.Context, r *Registry, pusher Account) (Images, error) {
 	imgs := Images{
-		Public:    r.Ref(RepoWeb + ":1.0"),
-		TypoTag:   r.Ref(RepoWeb + ":1.O"),
-		Private:   r.Ref(RepoPrivate + ":1.0"),
-		Multi:     r.Ref(RepoMulti + ":1.0"),
-		ARM64Only: r.Ref(RepoARM64Only + ":1.0"),
-		ToDelete:  r.Ref(RepoWeb + ":to-delete"),
+		Public:     r.Ref(RepoWeb + ":1.0"),
+		TypoTag:    r.Ref(RepoWeb + ":1.O"),
+		Private:    r.Ref(RepoPrivate + ":1.0"),
+		Multi:      r.Ref(RepoMulti + ":1.0"),
+		ARM64Only:  r.Ref(RepoARM64Only + ":1.0"),
+		ARM64Image: r.Ref(RepoARM64Only + ":single"),
+		ToDelete:   r.Ref(RepoWeb + ":to-delete"),
 	}
 	amd64, err := platformImage("linux", "amd64")
 	if err != nil {
@@ -63,6 +67,7 @@ func PushFixtures(ctx context.Context, r *Registry, pusher Account) (Images, err
 		{imgs.Public, amd64},
 		{imgs.ToDelete, amd64},
 		{imgs.Private, amd64},
+		{imgs.ARM64Image, arm64},
 	} {
 		if err := writeImage(p.ref, p.img, opts); err != nil {
 			return Images{}, err

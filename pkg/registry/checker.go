@@ -34,7 +34,8 @@ type Checker struct {
 	pullers *pullerPool
 	// verdicts caches registry verdicts by cacheKey; entries are *cacheEntry.
 	verdicts *cache.LRUExpireCache
-	// indexes caches image index platform lists by digest; content under a digest never changes.
+	// indexes caches image platforms by digest (an index's children, a single image's config);
+	// content under a digest never changes.
 	indexes *lru.Cache
 	flights singleflight.Group
 }
@@ -121,6 +122,9 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 	for _, pattern := range c.opts.NodeCredentialRegistries {
 		p.nodeCredentials = p.nodeCredentials || keyring.Match(pattern, ref.Repository)
 	}
+	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !slices.ContainsFunc(c.opts.SinglePlatformCheckSkip, func(pattern string) bool {
+		return keyring.Match(pattern, ref.Repository)
+	})
 	return c.cached(ctx, p)
 }
 

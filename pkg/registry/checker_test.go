@@ -113,7 +113,10 @@ func TestIndexCache(t *testing.T) {
 	e := newEnv(t)
 	reg := tokenRegistry(t, e)
 	pushIndex(t, reg, "team/multi:v1", plat("linux/amd64"), plat("linux/arm64"))
-	c := e.checker(e.options())
+	// The HEAD path: the probe GETs nothing else (TestSinglePlatformCheck covers GET-first).
+	opts := e.options()
+	opts.SinglePlatformCheck = false
+	c := e.checker(opts)
 	kr := keyringOf(aliceSecret())
 	for _, platforms := range [][]string{{"linux/amd64"}, {"linux/arm64"}, {"linux/amd64", "linux/arm64"}} {
 		v := c.Check(ctxTimeout(t, 5*time.Second), Request{Image: "reg.example.com/team/multi:v1", Keyring: kr, Platforms: ociPlats(platforms...)})
@@ -124,6 +127,65 @@ func TestIndexCache(t *testing.T) {
 	}
 	if heads, gets := reg.Count(testregistry.KindManifestHead), reg.Count(testregistry.KindManifestGet); heads != 3 || gets != 1 {
 		t.Errorf("manifest HEADs = %d, GETs = %d; want 3 HEADs and 1 GET", heads, gets)
+	}
+}
+
+// TestSinglePlatformCheck: when candidate platforms are known and the registry does not meter
+// GETs, the probe is one manifest GET instead of a HEAD, and a single-platform image's config
+// blob is read once per digest; a compatible platform says nothing (an arm64 node runs arm/v7).
+// Otherwise the probe is a HEAD and nothing more is read.
+func TestSinglePlatformCheck(t *testing.T) {
+	const image = "reg.example.com/team/armv7:v1"
+	tests := map[string]struct {
+		platforms                      [][]string // one check per entry
+		skip                           []string
+		disabled                       bool
+		wantNotes                      []bool
+		wantHeads, wantGets, wantBlobs int64
+	}{
+		"config read once per digest": {
+			platforms: [][]string{{"linux/amd64"}, {"linux/amd64", "linux/arm64"}, {"linux/arm64"}},
+			wantNotes: []bool{true, true, false}, wantGets: 3, wantBlobs: 1},
+		"no candidate platforms": {
+			platforms: [][]string{nil}, wantNotes: []bool{false}, wantHeads: 1},
+		"skipped registry": {
+			platforms: [][]string{{"linux/amd64"}}, skip: []string{"*.example.com"}, wantNotes: []bool{false}, wantHeads: 1},
+		"disabled": {
+			platforms: [][]string{{"linux/amd64"}}, disabled: true, wantNotes: []bool{false}, wantHeads: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			reg := tokenRegistry(t, e)
+			pushPlatformImage(t, reg, "team/armv7:v1", "linux/arm/v7")
+			opts := e.options()
+			opts.SinglePlatformCheck, opts.SinglePlatformCheckSkip = !tc.disabled, tc.skip
+			c := e.checker(opts)
+			for i, platforms := range tc.platforms {
+				v := c.Check(ctxTimeout(t, 5*time.Second), Request{Image: image, Keyring: keyringOf(aliceSecret()), Platforms: ociPlats(platforms...)})
+				assertVerdict(t, v, Pullable, ClassOK, nil, nil)
+				if got := len(v.Notes) > 0; got != tc.wantNotes[i] {
+					t.Errorf("check %d (%v): notes %q, want a note: %v", i, platforms, v.Notes, tc.wantNotes[i])
+				}
+			}
+			heads, gets, blobs := reg.Count(testregistry.KindManifestHead), reg.Count(testregistry.KindManifestGet), reg.Count(testregistry.KindOther)
+			if heads != tc.wantHeads || gets != tc.wantGets || blobs != tc.wantBlobs {
+				t.Errorf("manifest HEADs, GETs, blob GETs = %d, %d, %d; want %d, %d, %d", heads, gets, blobs, tc.wantHeads, tc.wantGets, tc.wantBlobs)
+			}
+		})
+	}
+}
+
+func TestSinglePlatformCheckSkipsDockerHubByDefault(t *testing.T) {
+	e := newEnv(t)
+	hub := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Public: []string{"myorg/app"}}, "index.docker.io", "registry-1.docker.io")
+	pushPlatformImage(t, hub, "myorg/app:v1", "linux/arm64")
+	opts := e.options()
+	opts.SinglePlatformCheckSkip = DefaultOptions().SinglePlatformCheckSkip
+	v := e.checker(opts).Check(ctxTimeout(t, 5*time.Second), Request{Image: "myorg/app:v1", Platforms: ociPlats("linux/amd64")})
+	assertVerdict(t, v, Pullable, ClassOK, nil, nil)
+	if len(v.Notes) > 0 || hub.Count(testregistry.KindManifestGet) != 0 {
+		t.Errorf("Docker Hub image inspected: notes %q, %d manifest GETs", v.Notes, hub.Count(testregistry.KindManifestGet))
 	}
 }
 

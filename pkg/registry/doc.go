@@ -12,7 +12,9 @@
 //     (Credential names which one), and, when candidate platforms were given and the manifest is
 //     an index, an entry the nodes can run (containerd's matcher). Notes carry findings that do
 //     not change that: a tag ignored because a digest is given, a rejected credential before the
-//     one that worked (the kubelet tries them on every pull), platforms only some nodes run.
+//     one that worked (the kubelet tries them on every pull), platforms only some nodes run, a
+//     single-platform image built for another platform (it pulls, then crashes with exec format
+//     error).
 //   - NotPullable: the engine observed, with certainty, the failure the kubelet will hit: an
 //     invalid reference (InvalidImageName), an undecodable pull secret, a missing tag, digest or
 //     repository, 401/403 with exactly the kubelet's credentials (no anonymous retry once one
@@ -37,9 +39,13 @@
 // # Probing
 //
 // For each candidate credential in the kubelet's order (anonymous only when none matched):
-// HEAD the manifest (Docker Hub does not count HEADs against the pull limit); GET it only when
-// the HEAD answer is malformed, to tell MANIFEST_UNKNOWN from NAME_UNKNOWN after a 404, or, by
-// digest and once per digest, to read an index's platforms. Layers are never fetched. The first
+// when candidate platforms are given and the registry does not count manifest GETs as pulls
+// (Options.SinglePlatformCheckSkip, Docker Hub by default), GET the manifest, whose body gives
+// an index's platforms or a single image's config digest; that config blob is read once per
+// digest. Otherwise HEAD the manifest (Docker Hub does not count HEADs against the pull limit);
+// GET it only when the HEAD answer is malformed, to tell MANIFEST_UNKNOWN from NAME_UNKNOWN after
+// a 404, or, by digest and once per digest, to read an index's platforms. Layers are never
+// fetched. The first
 // success wins; 401/403/404 moves on to the next candidate as the kubelet does; any transient
 // failure stops at once rather than spending the remaining credentials on a struggling registry.
 //

@@ -105,6 +105,20 @@ func pushIndex(t testing.TB, r *testregistry.Registry, repoTag string, platforms
 	return h
 }
 
+// pushPlatformImage pushes a single-platform image whose config names platform.
+func pushPlatformImage(t testing.TB, r *testregistry.Registry, repoTag, platform string) v1.Hash {
+	t.Helper()
+	img, err := testregistry.PlatformImage(*plat(platform))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.PushImage(repoTag, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func plat(s string) *v1.Platform {
 	p, err := v1.ParsePlatform(s)
 	if err != nil {

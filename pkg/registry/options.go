@@ -23,7 +23,8 @@ type Options struct {
 
 	// CacheSize bounds the verdict cache (entries, LRU).
 	CacheSize int
-	// IndexCacheSize bounds the per-digest cache of image index platform lists (entries, LRU).
+	// IndexCacheSize bounds the per-digest cache of image platforms: an index's children, a
+	// single-platform image's config (entries, LRU).
 	IndexCacheSize int
 	// PositiveTTL is how long a Pullable verdict for a tag is reused.
 	PositiveTTL time.Duration
@@ -46,6 +47,15 @@ type Options struct {
 	// A 401/403/404 there is Unverifiable, not NotPullable: the webhook does not hold those.
 	// The default is CloudProviderRegistries.
 	NodeCredentialRegistries []string
+
+	// SinglePlatformCheck reads the config of a single-platform image (not an index), once per
+	// digest, to warn when it is built for a platform the candidate nodes do not run: the pull
+	// succeeds and the container fails with exec format error. It costs a manifest GET and a
+	// blob GET per new digest; registries that meter pulls count the manifest GET as one, so
+	// SinglePlatformCheckSkip (same patterns as NodeCredentialRegistries) leaves them out. The
+	// default skips Docker Hub.
+	SinglePlatformCheck     bool
+	SinglePlatformCheckSkip []string
 
 	// UserAgent is sent on every registry request.
 	UserAgent string
@@ -82,6 +92,8 @@ func DefaultOptions() Options {
 		StaleTTL:                 time.Hour,
 		MaxConcurrentRequests:    64,
 		NodeCredentialRegistries: slices.Clone(CloudProviderRegistries),
+		SinglePlatformCheck:      true,
+		SinglePlatformCheckSkip:  []string{"docker.io"},
 		UserAgent:                "pullguard",
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -39,6 +40,45 @@ func (c *Checker) indexPlatforms(ctx context.Context, p *remote.Puller, repo nam
 	}
 	c.indexes.Add(key, children)
 	return children, nil
+}
+
+// imagePlatform returns the platform a single-platform image's config names (nil when it names
+// none), from its manifest and config blob. Like an index's list, it is read at most once per
+// digest.
+func (c *Checker) imagePlatform(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash, manifest []byte) (*v1.Platform, error) {
+	// A manifest digest never equals an index digest, but the key says which list this is.
+	key := "config " + digest.String()
+	if v, ok := c.indexes.Get(key); ok {
+		return v.(*v1.Platform), nil
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(manifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing image manifest %s: %w", digest, err)
+	}
+	layer, err := p.Layer(ctx, repo.Digest(m.Config.Digest.String()))
+	if err != nil {
+		return nil, err
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	// Read to the end: the reader checks the blob against its digest at EOF.
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("reading image config %s: %w", m.Config.Digest, err)
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("parsing image config %s: %w", m.Config.Digest, err)
+	}
+	var plat *v1.Platform
+	if cf.OS != "" && cf.Architecture != "" {
+		plat = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+	}
+	c.indexes.Add(key, plat)
+	return plat, nil
 }
 
 // platformMatch is the outcome of matching candidate node platforms against an index.

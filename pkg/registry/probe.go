@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,7 +33,11 @@ type probe struct {
 	ignored []string
 	// nodeCredentials is set when the nodes hold credentials for the repository.
 	nodeCredentials bool
-	trace           *trace
+	// getManifest makes the probe GET the manifest instead of a HEAD: the platform check will
+	// read the body (an index's children, a single image's config), the registry does not count
+	// GETs as pulls (Options.SinglePlatformCheckSkip), and one GET costs no more than a HEAD.
+	getManifest bool
+	trace       *trace
 }
 
 // attempt is the failure of one candidate credential (cred nil: the anonymous pull).
@@ -76,9 +81,10 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 	return p.definite(failed)
 }
 
-// probeCredential resolves the manifest with one credential: HEAD first (Docker Hub does not
-// count HEADs against the pull limit), GET when the HEAD answer is malformed (as crane.Digest
-// does), and one diagnostic GET after a 404 to tell a missing tag from a missing repository.
+// probeCredential resolves the manifest with one credential. With getManifest, one GET.
+// Otherwise HEAD first (Docker Hub does not count HEADs against the pull limit), GET when the
+// HEAD answer is malformed (as crane.Digest does), and one diagnostic GET after a 404 to tell a
+// missing tag from a missing repository.
 func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.Credential) (resolved, failure, bool) {
 	auth, fingerprint := authn.Anonymous, ""
 	if cred != nil && !cred.Anonymous() {
@@ -94,6 +100,18 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 	// handshake running under another check's context.
 	joined := !created && !puller.ready.Load()
 
+	get := func() (resolved, failure, bool) {
+		d, err := callOwn(ctx, joined, func() (*remote.Descriptor, error) { return puller.Get(ctx, p.gref) })
+		if err != nil {
+			return res, classify(err), false
+		}
+		puller.ready.Store(true)
+		res.desc, res.manifest = d.Descriptor, d.Manifest
+		return res, failure{}, true
+	}
+	if p.getManifest {
+		return get()
+	}
 	desc, err := callOwn(ctx, joined, func() (*v1.Descriptor, error) { return puller.Head(ctx, p.gref) })
 	if err == nil {
 		puller.ready.Store(true)
@@ -106,13 +124,10 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 	}
 	// Either the HEAD answer was malformed (fall back to GET), or it was a 404 whose body HEAD
 	// cannot carry (GET it to read MANIFEST_UNKNOWN vs NAME_UNKNOWN).
-	d, gerr := callOwn(ctx, joined, func() (*remote.Descriptor, error) { return puller.Get(ctx, p.gref) })
-	if gerr == nil {
-		puller.ready.Store(true)
-		res.desc, res.manifest = d.Descriptor, d.Manifest
-		return res, failure{}, true
+	got, g, ok := get()
+	if ok {
+		return got, g, true
 	}
-	g := classify(gerr)
 	if f.notFound() && !g.notFound() {
 		// The diagnosis failed (e.g. 429 on the GET); the HEAD's 404 still stands.
 		return res, f, false
@@ -133,9 +148,8 @@ func callOwn[T any](ctx context.Context, joined bool, call func() (T, error)) (T
 }
 
 // pullable turns a served manifest into a verdict: schema 1 is refused by containerd 2, and an
-// index must offer a platform the candidate nodes run. A single manifest is not platform-checked:
-// containerd pulls it whatever its platform, and the container then fails with exec format
-// error (CrashLoopBackOff), not ImagePullBackOff.
+// index must offer a platform the candidate nodes run. A single manifest never fails the pull
+// whatever its platform (containerd does not check it), so a wrong one is only a note.
 func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed []attempt) Verdict {
 	v := Verdict{
 		Outcome:    Pullable,
@@ -155,7 +169,13 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 			Fix:    "rebuild and push the image with a current builder (OCI or Docker schema2)",
 		}
 	}
-	if !res.desc.MediaType.IsIndex() || len(p.platforms) == 0 {
+	if len(p.platforms) == 0 {
+		return v
+	}
+	if !res.desc.MediaType.IsIndex() {
+		if note := c.singlePlatformNote(ctx, p, res); note != "" {
+			v.Notes = append(v.Notes, note)
+		}
 		return v
 	}
 	children, err := c.indexPlatforms(ctx, res.puller.Puller, p.gref.Context(), res.desc.Digest, res.manifest)
@@ -177,6 +197,33 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 			joinOr(formatPlatforms(pm.missing)), joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing)))
 	}
 	return v
+}
+
+// singlePlatformNote warns about a single-platform image built for a platform the candidate
+// nodes do not run (spec row 31): the pull succeeds and the container then fails with exec
+// format error, a CrashLoopBackOff rather than an ImagePullBackOff, but just as much a broken
+// deploy (an image built on an arm64 laptop for an amd64 cluster). The check is optional, so
+// any failure to read the config says nothing.
+func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved) string {
+	if res.manifest == nil || (res.desc.MediaType != types.DockerManifestSchema2 && res.desc.MediaType != types.OCIManifestSchema1) {
+		// Without the body (a HEAD: the registry meters GETs) the check would cost a GET.
+		return ""
+	}
+	plat, err := c.imagePlatform(ctx, res.puller.Puller, p.gref.Context(), res.desc.Digest, res.manifest)
+	if err != nil || plat == nil {
+		return ""
+	}
+	pm := matchPlatforms([]*v1.Platform{plat}, p.platforms)
+	built := platforms.Format(ociPlatform(plat))
+	switch {
+	case len(pm.missing) == 0:
+		return ""
+	case len(pm.matched) == 0:
+		return fmt.Sprintf("image is built for %s only but the candidate nodes are %s: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for %s, or as a multi-platform image",
+			built, joinComma(formatPlatforms(p.platforms)), joinComma(formatPlatforms(pm.missing)))
+	}
+	return fmt.Sprintf("image is built for %s only; containers on %s nodes will fail with exec format error: %s",
+		built, joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing))
 }
 
 // tagDrift tells, for a reference with both a tag and a digest, whether the tag now points

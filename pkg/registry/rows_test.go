@@ -55,6 +55,7 @@ func newWorld(t *testing.T) *world {
 	pushIndex(t, reg, "team/armv7:v1", plat("linux/arm/v7"))
 	pushIndex(t, reg, "team/attest:v1", plat("linux/arm64"), plat("unknown/unknown"))
 	pushIndex(t, reg, "team/noplat:v1", nil)
+	pushPlatformImage(t, reg, "team/armimage:v1", "linux/arm64")
 	if _, err := reg.PushManifest("team/schema1", "v1", types.DockerManifestSchema1Signed, []byte(`{"schemaVersion":1,"name":"team/schema1","tag":"v1"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -236,8 +237,14 @@ func TestRows(t *testing.T) {
 			notes: []string{"no linux/amd64 manifest; pods scheduled on linux/amd64 nodes will fail: add nodeSelector kubernetes.io/arch=arm64"}},
 		"row 30 multi-arch index": {image: "reg.example.com/team/multi:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
 			outcome: Pullable, class: ClassOK},
-		"row 31 single manifest is not platform-checked": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/s390x"},
+		"row 31 single manifest without a platform in its config": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/s390x"},
 			outcome: Pullable, class: ClassOK},
+		"row 31 single manifest of another platform pulls, with a note": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
+			outcome: Pullable, class: ClassOK,
+			notes: []string{"image is built for linux/arm64 only but the candidate nodes are linux/amd64: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for linux/amd64"}},
+		"row 31 single manifest for some candidates": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
+			outcome: Pullable, class: ClassOK,
+			notes: []string{"image is built for linux/arm64 only; containers on linux/amd64 nodes will fail with exec format error: add nodeSelector kubernetes.io/arch=arm64"}},
 		"row 32 amd64 node runs 386": {image: "reg.example.com/team/i386:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
 			outcome: Pullable, class: ClassOK},
 		"row 32 arm64 node runs arm/v7": {image: "reg.example.com/team/armv7:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/arm64"},

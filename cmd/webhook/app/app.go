@@ -284,6 +284,9 @@ func startupKeys(o Options) []any {
 		"registryCAFile", o.Registry.Egress.CAFile,
 		"registryProxy", proxyHost(o.Registry.Egress.Proxy),
 		"nodeCredentialRegistries", o.Registry.NodeCredentialRegistries,
+		"singlePlatformCheck", o.Registry.SinglePlatformCheck,
+		"singlePlatformCheckSkip", o.Registry.SinglePlatformCheckSkip,
+		"autoscaledPlatforms", o.Admission.AutoscaledPlatforms,
 		"kubeAPIQPS", o.KubeAPIQPS,
 		"kubeAPIBurst", o.KubeAPIBurst,
 	}

@@ -75,6 +75,8 @@ type RegistryConfiguration struct {
 	CAFile                   *string             `json:"caFile,omitempty"`
 	Proxy                    *string             `json:"proxy,omitempty"`
 	NodeCredentialRegistries []string            `json:"nodeCredentialRegistries,omitempty"`
+	SinglePlatformCheck      *bool               `json:"singlePlatformCheck,omitempty"`
+	SinglePlatformCheckSkip  []string            `json:"singlePlatformCheckSkip,omitempty"`
 	Timeout                  *metav1.Duration    `json:"timeout,omitempty"`
 	MaxManifestBytes         *int64              `json:"maxManifestBytes,omitempty"`
 	MaxRetries               *int                `json:"maxRetries,omitempty"`
@@ -189,6 +191,8 @@ func (c *WebhookConfiguration) applyTo(o *Options) {
 		set(&d.Egress.CAFile, r.CAFile)
 		set(&d.Egress.Proxy, r.Proxy)
 		setList(&d.NodeCredentialRegistries, r.NodeCredentialRegistries)
+		set(&d.SinglePlatformCheck, r.SinglePlatformCheck)
+		setList(&d.SinglePlatformCheckSkip, r.SinglePlatformCheckSkip)
 		setDuration(&d.Egress.DialTimeout, r.Timeout)
 		setDuration(&d.Egress.TLSHandshakeTimeout, r.Timeout)
 		setDuration(&d.Egress.ResponseHeaderTimeout, r.Timeout)

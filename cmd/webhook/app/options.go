@@ -148,6 +148,10 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 		"HTTP(S) proxy URL for registry traffic. Proxy environment variables are never used.")
 	fs.StringSliceVar(&r.NodeCredentialRegistries, "node-credential-registries", r.NodeCredentialRegistries,
 		"Registry patterns (kubelet matchImages syntax) the nodes hold credentials for, e.g. through a kubelet credential provider; 401/403/404 there is unverifiable, not a denial. The default lists ECR, GCR, Artifact Registry and ACR; an empty value checks them like any other registry.")
+	fs.BoolVar(&r.SinglePlatformCheck, "single-platform-check", r.SinglePlatformCheck,
+		"Read the config of single-platform images (once per digest) to warn when they are built for a platform the candidate nodes do not run: they pull, then crash with exec format error.")
+	fs.StringSliceVar(&r.SinglePlatformCheckSkip, "single-platform-check-skip", r.SinglePlatformCheckSkip,
+		"Registry patterns (kubelet matchImages syntax) left out of --single-platform-check because they count the manifest GET it needs as a pull. The default is Docker Hub; an empty value checks every registry.")
 	fs.Var(&timeoutsValue{&r.Egress.DialTimeout, &r.Egress.TLSHandshakeTimeout, &r.Egress.ResponseHeaderTimeout},
 		"registry-timeout", "Timeout for each registry dial, TLS handshake and response header.")
 	fs.Int64Var(&r.Egress.MaxManifestBytes, "max-manifest-bytes", r.Egress.MaxManifestBytes,
@@ -261,6 +265,9 @@ var fieldFlags = []struct {
 	{"--node-credential-registries", func(d *Options, s Options) {
 		d.Registry.NodeCredentialRegistries = s.Registry.NodeCredentialRegistries
 	}},
+	{"--single-platform-check-skip", func(d *Options, s Options) {
+		d.Registry.SinglePlatformCheckSkip = s.Registry.SinglePlatformCheckSkip
+	}},
 	{"--registry-timeout", func(d *Options, s Options) {
 		d.Registry.Egress.DialTimeout = s.Registry.Egress.DialTimeout
 		d.Registry.Egress.TLSHandshakeTimeout = s.Registry.Egress.TLSHandshakeTimeout
@@ -296,6 +303,9 @@ func (o Options) validatePackageFields() error {
 		}
 	}
 	if err := noEmptyEntry("--node-credential-registries", o.Registry.NodeCredentialRegistries); err != nil {
+		return err
+	}
+	if err := noEmptyEntry("--single-platform-check-skip", o.Registry.SinglePlatformCheckSkip); err != nil {
 		return err
 	}
 	if o.Registry.Egress.CAFile != "" {

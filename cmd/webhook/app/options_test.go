@@ -76,6 +76,7 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"--allow-private-registries", "127.0.0.1,10.0.0.0/8", "--allow-private-registries", "harbor.svc:5000",
 		"--insecure-registries", "127.0.0.1:5000", "--registry-ca-file", ca,
 		"--registry-proxy", "http://proxy.example:3128", "--node-credential-registries", "*.dkr.ecr.*.amazonaws.com",
+		"--single-platform-check=false", "--single-platform-check-skip", "quay.io,docker.io",
 		"--registry-timeout", "1500ms", "--max-manifest-bytes", "1000",
 		"--registry-max-retries", "0", "--registry-retry-backoff", "50ms", "--registry-max-concurrent-requests", "8",
 		"--cache-size", "10", "--cache-index-size", "5", "--cache-positive-ttl", "1m", "--cache-digest-ttl", "2h",
@@ -119,6 +120,8 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"ca":               {r.Egress.CAFile, ca},
 		"proxy":            {r.Egress.Proxy, "http://proxy.example:3128"},
 		"node creds":       {strings.Join(r.NodeCredentialRegistries, ","), "*.dkr.ecr.*.amazonaws.com"},
+		"platform check":   {r.SinglePlatformCheck, false},
+		"platform skip":    {strings.Join(r.SinglePlatformCheckSkip, ","), "quay.io,docker.io"},
 		"dial timeout":     {r.Egress.DialTimeout, 1500 * time.Millisecond},
 		"tls timeout":      {r.Egress.TLSHandshakeTimeout, 1500 * time.Millisecond},
 		"header timeout":   {r.Egress.ResponseHeaderTimeout, 1500 * time.Millisecond},
@@ -197,6 +200,7 @@ func TestParseArgsRejectsInvalid(t *testing.T) {
 		"proxy without scheme":        {[]string{"--registry-proxy", "proxy:3128"}, "--registry-proxy"},
 		"proxy socks":                 {[]string{"--registry-proxy", "socks5://proxy:1080"}, "--registry-proxy"},
 		"empty node credential":       {[]string{"--node-credential-registries", ","}, "--node-credential-registries"},
+		"empty platform check skip":   {[]string{"--single-platform-check-skip", "a,,b"}, "--single-platform-check-skip"},
 		"registry timeout zero":       {[]string{"--registry-timeout", "0s"}, "--registry-timeout"},
 		"registry timeout not a dur":  {[]string{"--registry-timeout", "2"}, "--registry-timeout"},
 		"registry timeout > budget":   {[]string{"--max-budget", "2s", "--timeout-margin", "1s", "--registry-timeout", "2s"}, "--registry-timeout"},
@@ -288,6 +292,8 @@ registry:
   insecureRegistries: [harbor.svc]
   proxy: http://proxy.example:3128
   nodeCredentialRegistries: ["*.azurecr.io"]
+  singlePlatformCheck: false
+  singlePlatformCheckSkip: [quay.io]
   timeout: 1s
   maxManifestBytes: 2048
   maxRetries: 2
@@ -340,6 +346,8 @@ func TestConfigFileLoaded(t *testing.T) {
 		"insecure":         {r.Egress.InsecureRegistries, []string{"harbor.svc"}},
 		"proxy":            {r.Egress.Proxy, "http://proxy.example:3128"},
 		"node creds":       {r.NodeCredentialRegistries, []string{"*.azurecr.io"}},
+		"platform check":   {r.SinglePlatformCheck, false},
+		"platform skip":    {r.SinglePlatformCheckSkip, []string{"quay.io"}},
 		"dial timeout":     {r.Egress.DialTimeout, time.Second},
 		"tls timeout":      {r.Egress.TLSHandshakeTimeout, time.Second},
 		"header timeout":   {r.Egress.ResponseHeaderTimeout, time.Second},

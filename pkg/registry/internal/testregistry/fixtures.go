@@ -90,6 +90,22 @@ func RandomImage() (v1.Image, error) {
 	return img, nil
 }
 
+// PlatformImage returns a small random image whose config names platform p, as a builder
+// writes it.
+func PlatformImage(p v1.Platform) (v1.Image, error) {
+	img, err := RandomImage()
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading random image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+	return mutate.ConfigFile(img, cf)
+}
+
 // PlatformIndex returns an OCI index with one small random image per platform; a nil platform
 // makes a child without a platform field.
 func PlatformIndex(platforms ...*v1.Platform) (v1.ImageIndex, error) {
