@@ -176,6 +176,35 @@ func TestSinglePlatformCheck(t *testing.T) {
 	}
 }
 
+// TestSinglePlatformCheckFailures: the check is optional, so a config blob the registry fails to
+// serve leaves the verdict as it is, without a note, and a hanging one holds the check for one
+// registry timeout, not the caller's whole deadline.
+func TestSinglePlatformCheckFailures(t *testing.T) {
+	tests := map[string]testregistry.Fault{
+		"500":  {Blobs: true, Status: http.StatusInternalServerError},
+		"hang": {Blobs: true, Hang: true},
+	}
+	for name, fault := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			reg := tokenRegistry(t, e)
+			pushPlatformImage(t, reg, "team/armv7:v1", "linux/arm/v7")
+			reg.SetFault(fault)
+			opts := e.options()
+			opts.Egress.ResponseHeaderTimeout = 200 * time.Millisecond
+			start := time.Now()
+			v := e.checker(opts).Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/armv7:v1", Keyring: keyringOf(aliceSecret()), Platforms: ociPlats("linux/amd64")})
+			assertVerdict(t, v, Pullable, ClassOK, nil, nil)
+			if len(v.Notes) > 0 {
+				t.Errorf("notes %q, want none", v.Notes)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("check took %s; the config read must give up after one registry timeout", took)
+			}
+		})
+	}
+}
+
 func TestSinglePlatformCheckSkipsDockerHubByDefault(t *testing.T) {
 	e := newEnv(t)
 	hub := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Public: []string{"myorg/app"}}, "index.docker.io", "registry-1.docker.io")

@@ -209,6 +209,10 @@ func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved
 		// Without the body (a HEAD: the registry meters GETs) the check would cost a GET.
 		return ""
 	}
+	// The verdict is known already: a registry slow to serve the blob must not hold the
+	// admission for its whole budget, so the read gets one registry timeout (--registry-timeout).
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
+	defer cancel()
 	plat, err := c.imagePlatform(ctx, res.puller.Puller, p.gref.Context(), res.desc.Digest, res.manifest)
 	if err != nil || plat == nil {
 		return ""

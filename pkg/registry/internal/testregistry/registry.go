@@ -90,8 +90,9 @@ type Fault struct {
 	// is closed.
 	Hang bool
 	// All applies the fault to every request (ping and token included), not only to manifest
-	// requests.
-	All bool
+	// requests; Blobs to blob (and any other non-manifest /v2/) requests only.
+	All   bool
+	Blobs bool
 	// ManifestBytes, when positive, answers manifest requests with a body of that many bytes.
 	ManifestBytes int64
 	// NoHeadDigest drops Docker-Content-Digest from manifest HEAD responses (old registries do).
@@ -210,7 +211,11 @@ func (r *Registry) SetFault(f Fault) {
 // activeFault returns the fault that applies to a request of kind k, if any.
 func (r *Registry) activeFault(k Kind) *Fault {
 	f := r.fault.Load()
-	if f == nil || !(f.All || k == KindManifestHead || k == KindManifestGet) {
+	if f == nil {
+		return nil
+	}
+	manifest := k == KindManifestHead || k == KindManifestGet
+	if !(f.All || (f.Blobs && k == KindOther) || (!f.Blobs && manifest)) {
 		return nil
 	}
 	if n := r.faulted.Add(1); f.Times > 0 && n > f.Times {
