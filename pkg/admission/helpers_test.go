@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/pullguard/pullguard/pkg/registry"
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
 
 const testNS = "app"
@@ -287,7 +288,7 @@ func refs(names ...string) []corev1.LocalObjectReference {
 // secretNames returns the imagePullSecrets the keyring holds a credential from for repo.
 func secretNames(req registry.Request, repo string) []string {
 	var out []string
-	for _, c := range req.Keyring.Lookup(repo) {
+	for _, c := range req.Keyring.Lookup(keyring.ParseRepo(repo)) {
 		out = append(out, c.Secret)
 	}
 	return out

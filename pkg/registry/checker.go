@@ -38,6 +38,8 @@ type Checker struct {
 	// content under a digest never changes.
 	indexes *lru.Cache
 	flights singleflight.Group
+	// The registry patterns of opts, parsed once: matching is on every check's path.
+	nodeCredentialRegistries, singlePlatformCheckSkip keyring.Patterns
 }
 
 // New validates opts, builds the guarded egress transport once and registers the metrics on
@@ -74,6 +76,9 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 		pullers:  newPullerPool(retry, opts.UserAgent),
 		verdicts: cache.NewLRUExpireCacheWithClock(opts.CacheSize, clock),
 		indexes:  lru.New(opts.IndexCacheSize),
+
+		nodeCredentialRegistries: keyring.ParsePatterns(opts.NodeCredentialRegistries),
+		singlePlatformCheckSkip:  keyring.ParsePatterns(opts.SinglePlatformCheckSkip),
 	}, nil
 }
 
@@ -112,19 +117,16 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 			Fix:    "recreate the secret, e.g. with kubectl create secret docker-registry",
 		}
 	}
+	repo := keyring.ParseRepo(ref.Repository)
 	p := probe{
 		ref:       ref,
-		creds:     req.Keyring.Lookup(ref.Repository),
+		creds:     req.Keyring.Lookup(repo),
 		platforms: normalizePlatforms(req.Platforms),
-		explain:   req.Keyring.Explain(ref.Repository),
+		explain:   req.Keyring.Explain(repo),
 		ignored:   req.Keyring.Ignored(),
 	}
-	for _, pattern := range c.opts.NodeCredentialRegistries {
-		p.nodeCredentials = p.nodeCredentials || keyring.Match(pattern, ref.Repository)
-	}
-	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !slices.ContainsFunc(c.opts.SinglePlatformCheckSkip, func(pattern string) bool {
-		return keyring.Match(pattern, ref.Repository)
-	})
+	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
+	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	return c.cached(ctx, p)
 }
 

@@ -109,7 +109,7 @@ func TestSecretErrors(t *testing.T) {
 			if tc.errType != nil && !tc.errType(err) {
 				t.Errorf("Err() chain %#v lacks the expected type", secretErr.Err)
 			}
-			if got := k.Lookup("reg.example.com/x"); got != nil {
+			if got := k.Lookup(ParseRepo("reg.example.com/x")); got != nil {
 				t.Errorf("Lookup with a broken secret = %v; the kubelet never pulls", got)
 			}
 			for _, text := range []string{err.Error(), secretErr.Reason, secretErr.Err.Error()} {
@@ -171,8 +171,8 @@ func TestNoCredentialsInMessages(t *testing.T) {
 	texts = append(texts, k.Keys()...)
 	for _, repo := range []string{"a.b.example.com/x", "reg.example.com/x", "reg.example.com:5001/x", "docker.io/myorg/app",
 		"registry-1.docker.io/library/nginx", "tokens.example.com/x", "quay.io/x"} {
-		texts = append(texts, k.Explain(repo)...)
-		for _, c := range k.Lookup(repo) {
+		texts = append(texts, k.Explain(ParseRepo(repo))...)
+		for _, c := range k.Lookup(ParseRepo(repo)) {
 			texts = append(texts, c.String(), c.Fingerprint())
 		}
 	}

@@ -13,11 +13,12 @@ import (
 // matched), a Docker Hub key against registry-1.docker.io. When something matched it notes
 // matched entries that only hold identitytoken/registrytoken and an index.docker.io key skipped
 // because the fallback is not needed. nil means there is nothing to add.
-func (k *Keyring) Explain(repo string) []string {
+func (k *Keyring) Explain(r Repo) []string {
 	if k == nil {
 		return nil
 	}
-	entries, fallback := k.lookup(repo)
+	entries, fallback := k.lookup(r)
+	repo := r.raw
 	if len(entries) > 0 {
 		return k.explainMatched(repo, entries, fallback)
 	}

@@ -40,8 +40,8 @@ func FuzzFromSecrets(f *testing.F) {
 		err := k.Err()
 		if err == nil {
 			for _, key := range k.Keys() {
-				k.Lookup(key)
-				k.Explain(key)
+				k.Lookup(ParseRepo(key))
+				k.Explain(ParseRepo(key))
 			}
 			return
 		}
@@ -49,7 +49,7 @@ func FuzzFromSecrets(f *testing.F) {
 		if !errors.As(err, &secretErr) || secretErr.Secret != "fuzz" || secretErr.Reason == "" || secretErr.Err == nil {
 			t.Fatalf("Err() = %#v, want a *SecretError for secret fuzz", err)
 		}
-		if k.Lookup("docker.io/library/nginx") != nil {
+		if k.Lookup(ParseRepo("docker.io/library/nginx")) != nil {
 			t.Fatal("Lookup returns credentials although the kubelet would fail")
 		}
 		public := fixedText + strings.Join(objectKeys(data), "\x00")
@@ -117,9 +117,9 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("a marshalled document fails to decode: %v", err)
 		}
 		// A key as written only reaches Match after normalisation.
-		if key, err := normaliseKey(pattern); err == nil && Match(key, repo) && len(k.Lookup(repo)) == 0 {
+		if key, err := normaliseKey(pattern); err == nil && Match(key, repo) && len(k.Lookup(ParseRepo(repo))) == 0 {
 			t.Fatalf("key %q (normalised %q) matches %q but Lookup finds nothing", pattern, key, repo)
 		}
-		k.Explain(repo)
+		k.Explain(ParseRepo(repo))
 	})
 }

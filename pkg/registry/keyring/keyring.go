@@ -14,6 +14,8 @@ type Keyring struct {
 	// index holds the unique normalised keys in reverse lexicographic order, the kubelet's
 	// lookup order: longer, more specific paths first and globs ('*' sorts low) last.
 	index []string
+	// patterns holds each key parsed, for matching.
+	patterns map[string]Pattern
 	// creds holds the credentials under each normalised key in insertion order.
 	creds map[string][]entry
 	// secrets are the decoded secrets in pod order, for Explain.
@@ -40,7 +42,7 @@ type secretKeys struct {
 // Secrets of other types, or without data under their type's key, are skipped (see Ignored). A
 // document the kubelet cannot decode makes Err return a *SecretError naming the first such secret.
 func FromSecrets(secrets []corev1.Secret) *Keyring {
-	k := &Keyring{creds: map[string][]entry{}}
+	k := &Keyring{creds: map[string][]entry{}, patterns: map[string]Pattern{}}
 	for i := range secrets {
 		k.addSecret(&secrets[i])
 	}
@@ -94,6 +96,9 @@ func (k *Keyring) add(secret string, cfg dockerConfig) {
 			tokensOnly: e.tokens && e.Username == "",
 		})
 		k.index = append(k.index, key)
+		if _, ok := k.patterns[key]; !ok {
+			k.patterns[key] = ParsePattern(key)
+		}
 		info.keys = append(info.keys, key)
 	}
 	slices.Sort(info.keys)
@@ -122,11 +127,10 @@ func (k *Keyring) Ignored() []string {
 	return slices.Clone(k.ignored)
 }
 
-// Lookup returns the credentials the kubelet tries for repo (reference.Reference.Repository, e.g.
-// "docker.io/library/nginx"), in the kubelet's order: every matching key in index order, or, only
-// when none matched, the Docker Hub fallback. nil means an anonymous pull. It also returns nil when
-// Err is set, because the kubelet then never pulls.
-func (k *Keyring) Lookup(repo string) []Credential {
+// Lookup returns the credentials the kubelet tries for repo, in the kubelet's order: every
+// matching key in index order, or, only when none matched, the Docker Hub fallback. nil means an
+// anonymous pull. It also returns nil when Err is set, because the kubelet then never pulls.
+func (k *Keyring) Lookup(repo Repo) []Credential {
 	if k == nil || k.err != nil {
 		return nil
 	}
@@ -142,16 +146,16 @@ func (k *Keyring) Lookup(repo string) []Credential {
 }
 
 // lookup is BasicDockerKeyring.Lookup; fallback reports that the index.docker.io entries were used.
-func (k *Keyring) lookup(repo string) (entries []entry, fallback bool) {
+func (k *Keyring) lookup(repo Repo) (entries []entry, fallback bool) {
 	for _, key := range k.index {
-		if Match(key, repo) {
+		if k.patterns[key].Matches(repo) {
 			entries = append(entries, k.creds[key]...)
 		}
 	}
 	if len(entries) > 0 {
 		return entries, false
 	}
-	if isDefaultRegistryMatch(repo) {
+	if isDefaultRegistryMatch(repo.raw) {
 		if hub, ok := k.creds[defaultRegistryHost]; ok {
 			return hub, true
 		}

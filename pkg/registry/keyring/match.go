@@ -18,8 +18,77 @@ const defaultRegistryHost = "index.docker.io"
 // by filepath.Match, and the pattern's path a plain prefix of repo's path. An unparseable pattern
 // or repo matches nothing, as in the kubelet.
 func Match(pattern, repo string) bool {
-	matched, err := urlsMatchStr(pattern, repo)
+	return ParsePattern(pattern).Matches(ParseRepo(repo))
+}
+
+// Pattern is a credential key or matchImages pattern parsed once (ParseSchemelessURL and
+// SplitURL), to be matched against many repositories without parsing it again each time. The
+// zero Pattern, like an unparseable one, matches nothing.
+type Pattern struct{ url parsedURL }
+
+// Repo is a repository (reference.Reference.Repository, e.g. "docker.io/library/nginx") parsed
+// once, to be matched against many patterns.
+type Repo struct {
+	raw string
+	url parsedURL
+}
+
+// String returns the repository as given.
+func (r Repo) String() string { return r.raw }
+
+// parsedURL is what URLsMatch reads of a schemeless URL.
+type parsedURL struct {
+	labels []string
+	port   string
+	path   string
+	ok     bool
+}
+
+func parseURL(s string) parsedURL {
+	u, err := parseSchemelessURL(s)
+	if err != nil {
+		return parsedURL{}
+	}
+	labels, port := splitURL(u)
+	return parsedURL{labels: labels, port: port, path: u.Path, ok: true}
+}
+
+// ParsePattern parses a credential key or matchImages pattern.
+func ParsePattern(pattern string) Pattern { return Pattern{parseURL(pattern)} }
+
+// ParseRepo parses a repository (reference.Reference.Repository).
+func ParseRepo(repo string) Repo { return Repo{raw: repo, url: parseURL(repo)} }
+
+// Matches is Match on parsed forms.
+func (p Pattern) Matches(r Repo) bool {
+	g, t := p.url, r.url
+	if !g.ok || !t.ok || g.port != t.port || len(g.labels) != len(t.labels) || !strings.HasPrefix(t.path, g.path) {
+		return false
+	}
+	matched, err := labelsMatch(g.labels, t.labels)
 	return err == nil && matched
+}
+
+// Patterns are several patterns parsed once.
+type Patterns []Pattern
+
+// ParsePatterns parses each pattern.
+func ParsePatterns(patterns []string) Patterns {
+	out := make(Patterns, len(patterns))
+	for i, p := range patterns {
+		out[i] = ParsePattern(p)
+	}
+	return out
+}
+
+// MatchAny reports whether any pattern matches r.
+func (ps Patterns) MatchAny(r Repo) bool {
+	for _, p := range ps {
+		if p.Matches(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // normaliseKey is the key computation of BasicDockerKeyring.Add.
@@ -77,34 +146,6 @@ func splitURL(u *url.URL) (parts []string, port string) {
 		host, port = u.Host, ""
 	}
 	return strings.Split(host, "."), port
-}
-
-func urlsMatchStr(glob, target string) (bool, error) {
-	globURL, err := parseSchemelessURL(glob)
-	if err != nil {
-		return false, err
-	}
-	targetURL, err := parseSchemelessURL(target)
-	if err != nil {
-		return false, err
-	}
-	return urlsMatch(globURL, targetURL)
-}
-
-// urlsMatch is URLsMatch. Wildcards are supported in host labels only, not in ports or paths.
-func urlsMatch(globURL, targetURL *url.URL) (bool, error) {
-	globURLParts, globPort := splitURL(globURL)
-	targetURLParts, targetPort := splitURL(targetURL)
-	if globPort != targetPort {
-		return false, nil
-	}
-	if len(globURLParts) != len(targetURLParts) {
-		return false, nil
-	}
-	if !strings.HasPrefix(targetURL.Path, globURL.Path) {
-		return false, nil
-	}
-	return labelsMatch(globURLParts, targetURLParts)
 }
 
 // labelsMatch matches equally long label lists pairwise with filepath.Match.
