@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -37,7 +36,6 @@ type Handler struct {
 	// informers serves Namespace metadata and slimmed Nodes (see InformerOptions).
 	informers client.Reader
 	metrics   *Metrics
-	decoder   admission.Decoder
 
 	exemptNamespaces, exemptUsers, exemptGroups sets.Set[string]
 	autoscaledPlatforms                         []ocispec.Platform
@@ -73,7 +71,6 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 		objects:             newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
 		informers:           informers,
 		metrics:             metrics,
-		decoder:             admission.NewDecoder(clientgoscheme.Scheme),
 		exemptNamespaces:    sets.New(cfg.ExemptNamespaces...),
 		exemptUsers:         sets.New(cfg.ExemptUsers...),
 		exemptGroups:        sets.New(cfg.ExemptGroups...),
@@ -156,10 +153,10 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		out.configWarnings = append(out.configWarnings, attributed("", fmt.Sprintf("%s is not a kind pullguard checks; the webhook configuration should not send it", gvk.String())))
 		return h.respond(mode, nil, out, rec, reasonUnknownKind)
 	}
-	w, err := decodeWorkload(h.decoder, k, gvk, req.Object, "object")
+	w, err := decodeWorkload(k, gvk, req.Object, "object")
 	var old *workload
 	if err == nil && req.Operation == admissionv1.Update {
-		old, err = decodeWorkload(h.decoder, k, gvk, req.OldObject, "oldObject")
+		old, err = decodeWorkload(k, gvk, req.OldObject, "oldObject")
 	}
 	if err != nil {
 		log.Error(err, "undecodable object")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	kjson "sigs.k8s.io/json"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // mirrorPodAnnotation marks static pods the kubelet mirrors into the API: the kubelet runs
@@ -117,12 +118,16 @@ type decodeError struct {
 func (e *decodeError) Error() string { return fmt.Sprintf("decoding %s: %v", e.which, e.err) }
 func (e *decodeError) Unwrap() error { return e.err }
 
-func decodeWorkload(dec admission.Decoder, k kindSpec, gvk schema.GroupVersionKind, raw runtime.RawExtension, which string) (*workload, error) {
+// decodeWorkload decodes the object as the API server's JSON serializer does (case-sensitive
+// field names, unknown fields ignored). The request's kind already says what the object is, so
+// the serializer's first pass, which reads apiVersion and kind out of the JSON, is not needed:
+// it was a third of the decoding time.
+func decodeWorkload(k kindSpec, gvk schema.GroupVersionKind, raw runtime.RawExtension, which string) (*workload, error) {
 	if len(raw.Raw) == 0 {
 		return nil, &decodeError{which: which, err: fmt.Errorf("%s is empty", which)}
 	}
 	obj := k.newObj()
-	if err := dec.DecodeRaw(raw, obj); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw.Raw, obj); err != nil {
 		return nil, &decodeError{which: which, err: err}
 	}
 	spec, p := k.podSpec(obj)
