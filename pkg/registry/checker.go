@@ -117,7 +117,7 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 			Fix:    "recreate the secret, e.g. with kubectl create secret docker-registry",
 		}
 	}
-	repo := keyring.ParseRepo(ref.Repository)
+	repo := ref.KeyringRepo
 	p := probe{
 		ref:       ref,
 		creds:     req.Keyring.Lookup(repo),

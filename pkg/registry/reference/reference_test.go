@@ -2,12 +2,14 @@ package reference
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	dref "github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
 
 var (
@@ -115,8 +117,8 @@ func TestParse(t *testing.T) {
 				t.Fatalf("Parse(%q) = %v, want success", tc.image, err)
 			}
 			want := tc.want
-			want.Original = tc.image
-			if *got != want {
+			want.Original, want.KeyringRepo = tc.image, keyring.ParseRepo(want.Repository)
+			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("Parse(%q)\n got %+v\nwant %+v", tc.image, *got, want)
 			}
 			if got.UppercaseHost() != tc.upper {
