@@ -14,8 +14,9 @@
 // kind is a configuration error: it is allowed with a warning naming it, never blocked.
 //
 // An UPDATE re-checks only images absent from oldObject, or every image when the pull secrets
-// (or a template's serviceAccountName) changed: scaling, label edits and `kubectl rollout
-// restart` never reach a registry.
+// (or a template's serviceAccountName) or the placement (nodeSelector, affinity, tolerations,
+// nodeName, os) changed: scaling, label edits and `kubectl rollout restart` never reach a
+// registry.
 //
 // # Credentials
 //

@@ -190,6 +190,14 @@ func TestUpdateChecksOnlyWhatChanged(t *testing.T) {
 		"deployment service account changed": {
 			old: deploy(), new: deploy(tmplSpec(func(s *corev1.PodSpec) { s.ServiceAccountName = "builder" })),
 			want: []string{"nginx:1.25"}},
+		"deployment nodeSelector changed re-checks every image": {
+			old: deploy(), new: deploy(tmplSpec(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64"} })),
+			want: []string{"nginx:1.25"}},
+		"deployment toleration added re-checks every image": {
+			old: deploy(), new: deploy(tmplSpec(func(s *corev1.PodSpec) {
+				s.Tolerations = []corev1.Toleration{{Key: corev1.LabelArchStable, Operator: corev1.TolerationOpExists}}
+			})),
+			want: []string{"nginx:1.25"}},
 		"deployment service account made explicit is no change": {
 			old: deploy(), new: deploy(tmplSpec(func(s *corev1.PodSpec) { s.ServiceAccountName = "default" }))},
 	}

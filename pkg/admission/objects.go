@@ -2,6 +2,7 @@ package admission
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	kjson "sigs.k8s.io/json"
@@ -9,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -209,11 +211,12 @@ func imagesOf(spec *corev1.PodSpec, base *field.Path) []imageRef {
 
 // changedImages returns the images of a CREATE, or on UPDATE those whose reference did not
 // appear anywhere in the old object, so that scaling, label edits and `kubectl rollout restart`
-// never reach a registry. When the credentials the pods will use changed, every image is
-// re-checked, since the same reference may now pull differently.
+// never reach a registry. When the credentials the pods will use, or the nodes they may land on,
+// changed, every image is re-checked, since the same reference may now pull differently (a
+// nodeSelector moved to arm64 under an amd64-only image).
 func changedImages(w, old *workload) []imageRef {
 	images := imagesOf(w.spec, w.specPath)
-	if old == nil || credentialsChanged(w, old) {
+	if old == nil || credentialsChanged(w, old) || placementChanged(w.spec, old.spec) {
 		return images
 	}
 	before := map[string]bool{}
@@ -227,6 +230,14 @@ func changedImages(w, old *workload) []imageRef {
 		}
 	}
 	return out
+}
+
+// placementChanged compares what candidatePlatforms reads.
+func placementChanged(spec, old *corev1.PodSpec) bool {
+	return spec.NodeName != old.NodeName || !maps.Equal(spec.NodeSelector, old.NodeSelector) ||
+		!equality.Semantic.DeepEqual(spec.Affinity, old.Affinity) ||
+		!equality.Semantic.DeepEqual(spec.Tolerations, old.Tolerations) ||
+		!equality.Semantic.DeepEqual(spec.OS, old.OS)
 }
 
 func credentialsChanged(w, old *workload) bool {
