@@ -3,6 +3,7 @@ module github.com/pullguard/pullguard
 go 1.26.0
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/cert-manager/cert-manager v1.21.2
 	github.com/containerd/platforms v0.2.1
 	github.com/distribution/reference v0.6.0

@@ -34,7 +34,7 @@ func TestTypoTagEnforceNamespace(t *testing.T) {
 
 	for _, dryRun := range []string{"--dry-run=server", "--dry-run=none"} {
 		res := kubectl(t, bedtest.Deployment(t, ns, "web", testbed.PodSpec(bed.Images.TypoTag)), "apply", dryRun, "-f", "-")
-		expect{refused: true, contains: []string{invalid("Deployment", "web") + templateImage, tag("1.O"), testbed.RepoWeb}}.check(t, res)
+		expect{refused: true, contains: []string{invalid("Deployment", "web") + templateImage, tag("1.O"), testbed.RepoWeb, `did you mean "1.0"?`}}.check(t, res)
 	}
 	res := kubectl(t, nil, "get", "deployment", "web", "-n", ns)
 	expect{refused: true, contains: []string{"NotFound"}}.check(t, res)

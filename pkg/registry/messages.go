@@ -78,10 +78,7 @@ func (p *probe) notFoundMessage(a attempt) Verdict {
 			Fix:    fmt.Sprintf("pin a digest that exists in %s", ref.Repository),
 		}
 	}
-	tag := ref.Tag
-	if tag == "" {
-		tag = "latest"
-	}
+	tag := ref.TagOrLatest()
 	return Verdict{
 		Class:  ClassTagNotFound,
 		Detail: fmt.Sprintf("tag %q not found in %s (%s)", tag, ref.Repository, said),

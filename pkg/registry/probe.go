@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,10 +44,12 @@ type probe struct {
 	trace       *trace
 }
 
-// attempt is the failure of one candidate credential (cred nil: the anonymous pull).
+// attempt is the failure of one candidate credential (cred nil: the anonymous pull), and the
+// puller it used (nil when none could be built).
 type attempt struct {
-	cred *keyring.Credential
-	f    failure
+	cred   *keyring.Credential
+	f      failure
+	puller *pooledPuller
 }
 
 // resolved is a manifest the registry served.
@@ -76,9 +82,89 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 			v.Credential = credentialName(cred)
 			return v
 		}
-		failed = append(failed, attempt{cred: cred, f: f})
+		failed = append(failed, attempt{cred: cred, f: f, puller: res.puller})
 	}
-	return p.definite(failed)
+	v := p.definite(failed)
+	if v.Class == ClassTagNotFound {
+		if tags := c.similarTags(ctx, p, failed); tags != "" {
+			v.Fix += ": did you mean " + tags + "?"
+		}
+	}
+	return v
+}
+
+// similarTags looks, after a definite "tag not found", for existing tags a typo away ("1.O" for
+// "1.0", "lastest" for "latest") in the first page of the repository's tag list, read with the
+// credential that got the 404, and returns them quoted for a message. It is a hint: any failure
+// means no hint, and the read gets one registry timeout, not the rest of the admission's budget.
+func (c *Checker) similarTags(ctx context.Context, p *probe, failed []attempt) string {
+	i := slices.IndexFunc(failed, func(a attempt) bool {
+		return a.puller != nil && a.f.hasCode(transport.ManifestUnknownErrorCode)
+	})
+	if i < 0 {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
+	defer cancel()
+	lister, err := failed[i].puller.Lister(ctx, p.gref.Context())
+	if err != nil || !lister.HasNext() {
+		return ""
+	}
+	page, err := lister.Next(ctx)
+	if err != nil {
+		return ""
+	}
+	similar := similarTags(p.ref.TagOrLatest(), page.Tags)
+	quoted := make([]string, len(similar))
+	for i, t := range similar {
+		quoted[i] = strconv.Quote(t)
+	}
+	return joinOr(quoted)
+}
+
+// similarTags returns the existing tags that want is probably a typo of: the one tag equal to it
+// but for case and look-alike characters ("1.O" for "1.0", "V1" for "v1"), else the tags at the
+// smallest edit distance, if that is at most 1 for tags of up to 4 characters and 2 beyond, and
+// they are at most 3.
+func similarTags(want string, tags []string) []string {
+	var lookAlike []string
+	for _, t := range tags {
+		if t != want && foldLookAlikes(t) == foldLookAlikes(want) {
+			lookAlike = append(lookAlike, t)
+		}
+	}
+	if len(lookAlike) == 1 {
+		return lookAlike
+	}
+	maxDistance := 1
+	if len(want) > 4 {
+		maxDistance = 2
+	}
+	var best []string
+	bestDistance := maxDistance + 1
+	for _, t := range tags {
+		if t == want {
+			continue
+		}
+		switch d := levenshtein.ComputeDistance(want, t); {
+		case d > maxDistance:
+		case d < bestDistance:
+			best, bestDistance = []string{t}, d
+		case d == bestDistance:
+			best = append(best, t)
+		}
+	}
+	if len(best) > 3 {
+		return nil
+	}
+	slices.Sort(best)
+	return best
+}
+
+// foldLookAlikes maps a tag to a form where case and the characters most often typed for one
+// another (O and 0, l, I and 1) no longer differ.
+func foldLookAlikes(s string) string {
+	return strings.NewReplacer("o", "0", "l", "1", "i", "1").Replace(strings.ToLower(s))
 }
 
 // probeCredential resolves the manifest with one credential. With getManifest, one GET.

@@ -104,6 +104,14 @@ func parse(image string) (*Reference, *InvalidError) {
 	return r, nil
 }
 
+// TagOrLatest is the tag the runtime resolves: the one written, or "latest" when none is.
+func (r *Reference) TagOrLatest() string {
+	if r.Tag == "" {
+		return "latest"
+	}
+	return r.Tag
+}
+
 // DigestAlgorithm returns the digest's algorithm ("sha256", "sha512", …), or "" without a digest.
 func (r *Reference) DigestAlgorithm() string {
 	algorithm, _, _ := strings.Cut(r.Digest, ":")
