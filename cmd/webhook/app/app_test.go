@@ -670,20 +670,6 @@ func status(c *http.Client, method, url string) int {
 	return resp.StatusCode
 }
 
-func body(t *testing.T, c *http.Client, url string) string {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestRunRejectsInvalidOptions(t *testing.T) {
 	o := DefaultOptions()
 	o.TLSMinVersion = ""
