@@ -81,7 +81,18 @@ func (e *env) checker(opts Options) *Checker {
 
 func push(t testing.TB, r *testregistry.Registry, repoTag string) v1.Hash {
 	t.Helper()
-	img, err := testregistry.RandomImage()
+	return pushImage(t, r, repoTag, testregistry.RandomImage)
+}
+
+// pushPlatformImage pushes a single-platform image whose config names platform.
+func pushPlatformImage(t testing.TB, r *testregistry.Registry, repoTag, platform string) v1.Hash {
+	t.Helper()
+	return pushImage(t, r, repoTag, func() (v1.Image, error) { return testregistry.PlatformImage(*plat(platform)) })
+}
+
+func pushImage(t testing.TB, r *testregistry.Registry, repoTag string, build func() (v1.Image, error)) v1.Hash {
+	t.Helper()
+	img, err := build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,20 +110,6 @@ func pushIndex(t testing.TB, r *testregistry.Registry, repoTag string, platforms
 		t.Fatal(err)
 	}
 	h, err := r.PushIndex(repoTag, idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
-// pushPlatformImage pushes a single-platform image whose config names platform.
-func pushPlatformImage(t testing.TB, r *testregistry.Registry, repoTag, platform string) v1.Hash {
-	t.Helper()
-	img, err := testregistry.PlatformImage(*plat(platform))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := r.PushImage(repoTag, img)
 	if err != nil {
 		t.Fatal(err)
 	}
