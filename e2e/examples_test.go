@@ -7,8 +7,7 @@ import (
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
-// TestExamples applies examples/ exactly as `make demo` does and checks the four outcomes it
-// shows. A new example needs an expectation here.
+// TestExamples applies examples/ exactly as `make demo` does and checks the outcomes it shows. A new example needs an expectation here.
 func TestExamples(t *testing.T) {
 	t.Parallel()
 	want := map[string]map[admission.Mode]testbed.Outcome{
@@ -16,6 +15,7 @@ func TestExamples(t *testing.T) {
 		"typo-tag.yaml":          {admission.ModeWarn: testbed.AdmittedWithWarning, admission.ModeEnforce: testbed.Refused},
 		"private-no-secret.yaml": {admission.ModeWarn: testbed.AdmittedWithWarning, admission.ModeEnforce: testbed.Refused},
 		"wrong-arch.yaml":        {admission.ModeWarn: testbed.AdmittedWithWarning, admission.ModeEnforce: testbed.Refused},
+		"single-arch.yaml":       {admission.ModeWarn: testbed.AdmittedWithWarning, admission.ModeEnforce: testbed.AdmittedWithWarning},
 	}
 	examples, err := testbed.LoadExamples(bed.Root, bed.Registry.Host)
 	if err != nil {

@@ -18,6 +18,7 @@ func TestExamples(t *testing.T) {
 		"typo-tag.yaml":          "REGISTRY/demo/web:1.O",
 		"private-no-secret.yaml": "REGISTRY/private/api:1.0",
 		"wrong-arch.yaml":        "REGISTRY/demo/arm64-only:1.0",
+		"single-arch.yaml":       "REGISTRY/demo/arm64-only:single",
 	}
 	files, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
 	if err != nil {
