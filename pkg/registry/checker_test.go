@@ -207,7 +207,7 @@ func TestSinglePlatformCheckFailures(t *testing.T) {
 }
 
 func TestSimilarTags(t *testing.T) {
-	tags := []string{"1.0", "1.1", "1.25", "1.26", "latest", "v2.3.1", "stable", "V9", "2.0", "2.1", "2.2", "2.3"}
+	tags := []string{"1.0", "1.1", "1.25", "1.26", "latest", "v2.3.1", "stable", "V9", "2.0", "2.1", "2.2", "2.3", strings.Repeat("a", 129) + "b"}
 	tests := map[string]struct {
 		want    string
 		similar []string
@@ -223,6 +223,7 @@ func TestSimilarTags(t *testing.T) {
 		"the tag itself never counts": {want: "stable"},
 		"two ties":                    {want: "1.x", similar: []string{"1.0", "1.1"}},
 		"too many ties":               {want: "2.x"},
+		"no tag is longer than 128":   {want: strings.Repeat("a", 128) + "b", similar: nil},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -129,7 +129,7 @@ func (c *Checker) similarTags(ctx context.Context, p *probe, failed []attempt) s
 func similarTags(want string, tags []string) []string {
 	var lookAlike []string
 	for _, t := range tags {
-		if t != want && foldLookAlikes(t) == foldLookAlikes(want) {
+		if t != want && len(t) <= maxTagLength && foldLookAlikes(t) == foldLookAlikes(want) {
 			lookAlike = append(lookAlike, t)
 		}
 	}
@@ -143,7 +143,8 @@ func similarTags(want string, tags []string) []string {
 	var best []string
 	bestDistance := maxDistance + 1
 	for _, t := range tags {
-		if t == want {
+		if t == want || len(t) > maxTagLength {
+			// A longer "tag" is no tag (and would cost a hostile registry's worth of CPU).
 			continue
 		}
 		switch d := levenshtein.ComputeDistance(want, t); {
@@ -160,6 +161,9 @@ func similarTags(want string, tags []string) []string {
 	slices.Sort(best)
 	return best
 }
+
+// maxTagLength is the longest tag the distribution grammar allows.
+const maxTagLength = 128
 
 // foldLookAlikes maps a tag to a form where case and the characters most often typed for one
 // another (O and 0, l, I and 1) no longer differ.
