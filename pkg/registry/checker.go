@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/util/cache"
@@ -40,6 +41,7 @@ type Checker struct {
 	flights singleflight.Group
 	// The registry patterns of opts, parsed once: matching is on every check's path.
 	nodeCredentialRegistries, singlePlatformCheckSkip keyring.Patterns
+	insecureRegistries                                egress.Registries
 }
 
 // New validates opts, builds the guarded egress transport once and registers the metrics on
@@ -63,6 +65,10 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 	for _, r := range egress.Reasons {
 		m.blocked.WithLabelValues(r)
 	}
+	insecure, err := egress.ParseRegistries(opts.Egress.InsecureRegistries)
+	if err != nil {
+		return nil, fmt.Errorf("insecure registries: %w", err)
+	}
 	rt, err := egress.New(opts.Egress, m)
 	if err != nil {
 		return nil, fmt.Errorf("building the registry transport: %w", err)
@@ -79,6 +85,7 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 
 		nodeCredentialRegistries: keyring.ParsePatterns(opts.NodeCredentialRegistries),
 		singlePlatformCheckSkip:  keyring.ParsePatterns(opts.SinglePlatformCheckSkip),
+		insecureRegistries:       insecure,
 	}, nil
 }
 
@@ -172,7 +179,7 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
 	// Only a miss needs go-containerregistry's form of the reference: parsing it costs more
 	// than the whole cache hit.
-	if v, ok := p.address(); !ok {
+	if v, ok := p.address(c.insecureRegistries.Match(p.ref.Domain)); !ok {
 		return v
 	}
 
@@ -291,9 +298,15 @@ func cloneVerdict(v Verdict) Verdict {
 }
 
 // address sets p.gref, the reference in go-containerregistry's form, or returns why the
-// webhook cannot ask a registry about an image the kubelet accepts.
-func (p *probe) address() (Verdict, bool) {
-	gref, err := p.ref.GGCR()
+// webhook cannot ask a registry about an image the kubelet accepts. For an insecure registry
+// (--insecure-registries) go-containerregistry must be told, or it never tries plain HTTP for a
+// registry it does not take for a local one.
+func (p *probe) address(insecure bool) (Verdict, bool) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	gref, err := p.ref.GGCR(opts...)
 	if err == nil {
 		p.gref = gref
 		return Verdict{}, true

@@ -3,12 +3,19 @@ package registry
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -266,6 +273,47 @@ func TestTagSuggestion(t *testing.T) {
 			}
 			if got := v.Message(); (tc.want == "") != !strings.Contains(got, "did you mean") || !strings.Contains(got, tc.want) {
 				t.Errorf("message %q, want hint %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInsecureRegistries: a plain-HTTP registry named in InsecureRegistries is checked over HTTP
+// whatever its name (go-containerregistry itself only tries HTTP for names it takes for local
+// ones); an unlisted one, or one listed for another port, is never reached over HTTP.
+func TestInsecureRegistries(t *testing.T) {
+	tests := map[string]struct {
+		image    string
+		insecure []string
+		outcome  Outcome
+	}{
+		"listed by name":          {image: "plain.example.com/team/app:v1", insecure: []string{"plain.example.com"}, outcome: Pullable},
+		"listed with its port":    {image: "plain.example.com:5000/team/app:v1", insecure: []string{"plain.example.com:5000"}, outcome: Pullable},
+		"listed for another port": {image: "plain.example.com:5000/team/app:v1", insecure: []string{"plain.example.com:5001"}, outcome: Unverifiable},
+		"not listed":              {image: "plain.example.com/team/app:v1", outcome: Unverifiable},
+	}
+	for testName, tc := range tests {
+		t.Run(testName, func(t *testing.T) {
+			e := newEnv(t)
+			srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+			t.Cleanup(srv.Close)
+			img, err := testregistry.RandomImage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := name.ParseReference(srv.Listener.Addr().String() + "/team/app:v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remote.Write(ref, img); err != nil {
+				t.Fatal(err)
+			}
+			e.net.AddAddr("plain.example.com", srv.Listener.Addr().String())
+			opts := e.options()
+			opts.Egress.InsecureRegistries = tc.insecure
+			v := e.checker(opts).Check(ctxTimeout(t, 5*time.Second), Request{Image: tc.image})
+			if v.Outcome != tc.outcome {
+				t.Errorf("verdict %s/%s (%s), want %s", v.Outcome, v.Class, v.Message(), tc.outcome)
 			}
 		})
 	}

@@ -34,6 +34,26 @@ func parseHostList(entries []string) (hostList, error) {
 	return l, nil
 }
 
+// Registries matches registries, written host[:port] as image references write them, against
+// a list of such entries (an entry without a port matches every port).
+type Registries struct{ l hostList }
+
+// ParseRegistries parses entries such as Options.InsecureRegistries.
+func ParseRegistries(entries []string) (Registries, error) {
+	l, err := parseHostList(entries)
+	return Registries{l}, err
+}
+
+// Match reports whether registry is listed.
+func (r Registries) Match(registry string) bool {
+	host, port, err := splitHostPort(registry)
+	if err != nil {
+		return false
+	}
+	_, ok := r.l.match(host, port)
+	return ok
+}
+
 // match reports the first entry naming host (any form accepted by canonicalHost) on port.
 func (l hostList) match(host, port string) (hostPattern, bool) {
 	host = canonicalHost(host)
