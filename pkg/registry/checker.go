@@ -79,7 +79,7 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 		opts:     opts,
 		clock:    clock,
 		metrics:  m,
-		pullers:  newPullerPool(retry, opts.UserAgent),
+		pullers:  newPullerPool(&namespaceTransport{inner: retry}, opts.UserAgent),
 		verdicts: cache.NewLRUExpireCacheWithClock(opts.CacheSize, clock),
 		indexes:  lru.New(opts.IndexCacheSize),
 
@@ -179,7 +179,7 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
 	// Only a miss needs go-containerregistry's form of the reference: parsing it costs more
 	// than the whole cache hit.
-	if v, ok := p.address(c.insecureRegistries.Match(p.ref.Domain)); !ok {
+	if v, ok := c.address(&p); !ok {
 		return v
 	}
 
@@ -297,30 +297,47 @@ func cloneVerdict(v Verdict) Verdict {
 	return v
 }
 
-// address sets p.gref, the reference in go-containerregistry's form, or returns why the
-// webhook cannot ask a registry about an image the kubelet accepts. For an insecure registry
-// (--insecure-registries) go-containerregistry must be told, or it never tries plain HTTP for a
-// registry it does not take for a local one.
-func (p *probe) address(insecure bool) (Verdict, bool) {
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	gref, err := p.ref.GGCR(opts...)
-	if err == nil {
-		p.gref = gref
-		return Verdict{}, true
-	}
-	var unsupported *reference.UnsupportedDigestError
-	if errors.As(err, &unsupported) {
+// address sets p.hosts, the hosts the runtime will ask, in its order, with the reference in
+// go-containerregistry's form for each, or returns why the webhook cannot ask a registry about
+// an image the kubelet accepts.
+func (c *Checker) address(p *probe) (Verdict, bool) {
+	upstream, err := p.ref.GGCR(c.nameOptions(p.ref.Domain)...)
+	if err != nil {
+		var unsupported *reference.UnsupportedDigestError
+		if errors.As(err, &unsupported) {
+			return Verdict{
+				Outcome: Unverifiable, Class: ClassUnsupportedDigest,
+				Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", unsupported.Algorithm, p.ref.Pull),
+			}, false
+		}
+		// The kubelet accepts the reference, so this is the webhook's limit, not the pod's.
 		return Verdict{
-			Outcome: Unverifiable, Class: ClassUnsupportedDigest,
-			Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", unsupported.Algorithm, p.ref.Pull),
+			Outcome: Unverifiable, Class: ClassInvalidReference,
+			Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", p.ref.Pull, err),
 		}, false
 	}
-	// The kubelet accepts the reference, so this is the webhook's limit, not the pod's.
-	return Verdict{
-		Outcome: Unverifiable, Class: ClassInvalidReference,
-		Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", p.ref.Pull, err),
-	}, false
+	p.hosts = p.hosts[:0]
+	// containerd keeps the repository path as it is ("library/nginx") on every host.
+	if rest, ok := strings.CutPrefix(p.ref.Pull, p.ref.Domain+"/"); ok {
+		for _, m := range c.opts.Mirrors[p.ref.Domain] {
+			if m.PullOnly && p.ref.Digest == "" {
+				// Tags are resolved only on hosts with the "resolve" capability.
+				continue
+			}
+			if ref, err := name.ParseReference(m.Host+"/"+rest, c.nameOptions(m.Host)...); err == nil {
+				p.hosts = append(p.hosts, probeHost{ref: ref, mirror: m.Host})
+			}
+		}
+	}
+	p.hosts = append(p.hosts, probeHost{ref: upstream})
+	return Verdict{}, true
+}
+
+// nameOptions marks an insecure registry (--insecure-registries): go-containerregistry must be
+// told, or it never tries plain HTTP for a registry it does not take for a local one.
+func (c *Checker) nameOptions(registry string) []name.Option {
+	if c.insecureRegistries.Match(registry) {
+		return []name.Option{name.Insecure}
+	}
+	return nil
 }

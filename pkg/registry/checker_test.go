@@ -703,11 +703,19 @@ func TestNoSecretInMessages(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	tests := map[string]func(*Options){
-		"retries":         func(o *Options) { o.MaxRetries = 4 },
-		"cache size":      func(o *Options) { o.CacheSize = 0 },
-		"concurrency":     func(o *Options) { o.MaxConcurrentRequests = 0 },
-		"egress timeouts": func(o *Options) { o.Egress.DialTimeout = 0 },
-		"missing CA file": func(o *Options) { o.Egress.CAFile = "/nonexistent/ca.pem" },
+		"retries":           func(o *Options) { o.MaxRetries = 4 },
+		"cache size":        func(o *Options) { o.CacheSize = 0 },
+		"concurrency":       func(o *Options) { o.MaxConcurrentRequests = 0 },
+		"egress timeouts":   func(o *Options) { o.Egress.DialTimeout = 0 },
+		"missing CA file":   func(o *Options) { o.Egress.CAFile = "/nonexistent/ca.pem" },
+		"mirror of nothing": func(o *Options) { o.Mirrors = map[string][]Mirror{"": {{Host: "mirror.example.com"}}} },
+		"mirror with a path": func(o *Options) {
+			o.Mirrors = map[string][]Mirror{"docker.io": {{Host: "mirror.example.com/v2/proxy"}}}
+		},
+		"mirror with a scheme": func(o *Options) {
+			o.Mirrors = map[string][]Mirror{"docker.io": {{Host: "https://mirror.example.com"}}}
+		},
+		"empty mirror": func(o *Options) { o.Mirrors = map[string][]Mirror{"docker.io": {{}}} },
 	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -39,7 +39,9 @@ type failure struct {
 	unknown bool
 	// plainHTTP is set when the network guard refused plain HTTP.
 	plainHTTP bool
-	err       error
+	// mirror is the mirror that failed, when the failure is a mirror's (Options.Mirrors).
+	mirror string
+	err    error
 }
 
 func classify(err error) failure {

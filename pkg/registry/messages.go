@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -115,8 +116,19 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	ref, domain := p.ref, p.ref.Domain
 	v := Verdict{Outcome: Unverifiable, Class: f.class, Notes: earlierFailures(failed)}
 	host := f.host
+	if f.mirror != "" {
+		domain = f.mirror + " (the nodes' mirror of " + domain + ")"
+		host = cmp.Or(host, f.mirror)
+	}
 	if host == "" {
 		host = domain
+	}
+	switch {
+	case f.mirror != "" && f.status >= 400 && f.status < 500 && f.class != ClassRateLimited:
+		// containerd may hold the mirror's own credentials (registry.configs.<mirror>.auth).
+		v.Class = ClassNodeCredentials
+		v.Detail = fmt.Sprintf("%s refused the webhook's request for %s (%s); the nodes may hold credentials for it; not verified", domain, ref.Pull, f.statusWithCodes())
+		return v
 	}
 	switch f.class {
 	case ClassRateLimited:

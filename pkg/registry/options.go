@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,11 +58,29 @@ type Options struct {
 	SinglePlatformCheck     bool
 	SinglePlatformCheckSkip []string
 
+	// Mirrors are the nodes' registry mirrors, as containerd's hosts.toml declares them, by
+	// registry as images name it ("docker.io", "reg.example.com:5000"): the hosts the runtime
+	// tries, in order, before the registry itself. A check goes the same way: the first host
+	// that serves the manifest decides; the image is NotPullable only when every host, the
+	// registry included, says so, and a mirror's other failures (refused credentials, outage)
+	// leave it Unverifiable. Requests to a mirror carry ?ns=<registry>, as containerd's do.
+	Mirrors map[string][]Mirror
+
 	// UserAgent is sent on every registry request.
 	UserAgent string
 
 	// Registerer receives the engine's metrics (nil: not registered).
 	Registerer prometheus.Registerer
+}
+
+// Mirror is one [host."..."] entry of a containerd hosts.toml.
+type Mirror struct {
+	// Host is the mirror's host[:port]. Plain HTTP follows Egress.InsecureRegistries, and a
+	// private address needs Egress.AllowPrivate, as for any registry.
+	Host string
+	// PullOnly is a mirror without the "resolve" capability: containerd asks it for digests
+	// only, never to resolve a tag.
+	PullOnly bool
 }
 
 // CloudProviderRegistries are the matchImages of the kubelet credential providers that managed
@@ -111,6 +130,16 @@ func (o Options) Validate() error {
 		return fmt.Errorf("registry cache TTLs must not be negative")
 	case o.MaxConcurrentRequests < 1:
 		return fmt.Errorf("registry max concurrent requests must be positive")
+	}
+	for registry, mirrors := range o.Mirrors {
+		if _, err := egress.ParseRegistries([]string{registry}); err != nil {
+			return fmt.Errorf("registry mirrors: registry %q: %w", registry, err)
+		}
+		for _, m := range mirrors {
+			if _, err := egress.ParseRegistries([]string{m.Host}); err != nil || strings.Contains(m.Host, "/") {
+				return fmt.Errorf("registry mirrors: mirror %q of %s must be host[:port]", m.Host, registry)
+			}
+		}
 	}
 	return o.Egress.Validate()
 }

@@ -25,8 +25,9 @@ import (
 
 // probe is one registry check: everything the verdict depends on.
 type probe struct {
-	ref  *reference.Reference
-	gref name.Reference
+	ref *reference.Reference
+	// hosts are the mirrors the runtime tries, then the registry itself (the last one).
+	hosts []probeHost
 	// creds are the kubelet's candidates in order; empty means one anonymous pull.
 	creds     []keyring.Credential
 	platforms []ocispec.Platform
@@ -44,16 +45,26 @@ type probe struct {
 	trace       *trace
 }
 
-// attempt is the failure of one candidate credential (cred nil: the anonymous pull), and the
-// puller it used (nil when none could be built).
+// probeHost is one host the runtime asks for the image.
+type probeHost struct {
+	ref name.Reference
+	// mirror is the mirror's host[:port]; "" for the registry itself.
+	mirror string
+}
+
+// attempt is the failure of one candidate credential (cred nil: the anonymous pull), with the
+// puller (nil when none could be built) and the reference of the registry that answered.
 type attempt struct {
 	cred   *keyring.Credential
 	f      failure
 	puller *pooledPuller
+	ref    name.Reference
 }
 
-// resolved is a manifest the registry served.
+// resolved is a manifest a host served.
 type resolved struct {
+	// ref is the reference on the host that served it (a mirror's or the registry's).
+	ref  name.Reference
 	desc v1.Descriptor
 	// manifest is the body when it was fetched with GET (nil after a HEAD).
 	manifest []byte
@@ -73,7 +84,7 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 		if len(p.creds) > 0 {
 			cred = &p.creds[i]
 		}
-		res, f, ok := c.probeCredential(ctx, p, cred)
+		res, f, ok := c.probeHosts(ctx, p, cred)
 		if ok {
 			return c.pullable(ctx, p, res, failed)
 		}
@@ -82,7 +93,7 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 			v.Credential = credentialName(cred)
 			return v
 		}
-		failed = append(failed, attempt{cred: cred, f: f, puller: res.puller})
+		failed = append(failed, attempt{cred: cred, f: f, puller: res.puller, ref: res.ref})
 	}
 	v := p.definite(failed)
 	if v.Class == ClassTagNotFound {
@@ -106,7 +117,7 @@ func (c *Checker) similarTags(ctx context.Context, p *probe, failed []attempt) s
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
 	defer cancel()
-	lister, err := failed[i].puller.Lister(ctx, p.gref.Context())
+	lister, err := failed[i].puller.Lister(ctx, failed[i].ref.Context())
 	if err != nil || !lister.HasNext() {
 		return ""
 	}
@@ -171,27 +182,60 @@ func foldLookAlikes(s string) string {
 	return strings.NewReplacer("o", "0", "l", "1", "i", "1").Replace(strings.ToLower(s))
 }
 
-// probeCredential resolves the manifest with one credential. With getManifest, one GET.
+// probeHosts resolves the manifest with one credential on each host in the runtime's order
+// (containerd sends the kubelet's credential to every host): the first that serves it wins.
+// When all fail, the registry's own failure decides, unless a mirror failed for another reason
+// than "not found" (an outage, credentials it refused): the nodes may get the image there, so
+// that failure, made non-definite, is the answer.
+func (c *Checker) probeHosts(ctx context.Context, p *probe, cred *keyring.Credential) (resolved, failure, bool) {
+	var (
+		mirrorFailure *failure
+		res           resolved
+		f             failure
+	)
+	for _, h := range p.hosts {
+		hctx := ctx
+		if h.mirror != "" {
+			hctx = withNamespace(ctx, h.mirror, p.ref.Domain)
+		}
+		r, hf, ok := c.probeCredential(hctx, p, cred, h)
+		if ok {
+			return r, hf, true
+		}
+		if h.mirror == "" {
+			res, f = r, hf
+		} else if mirrorFailure == nil && !hf.notFound() {
+			hf.definite, hf.mirror = false, h.mirror
+			mirrorFailure = &hf
+		}
+	}
+	if mirrorFailure != nil && f.definite {
+		return res, *mirrorFailure, false
+	}
+	return res, f, false
+}
+
+// probeCredential resolves the manifest on one host with one credential. With getManifest, one GET.
 // Otherwise HEAD first (Docker Hub does not count HEADs against the pull limit), GET when the
 // HEAD answer is malformed (as crane.Digest does), and one diagnostic GET after a 404 to tell a
 // missing tag from a missing repository.
-func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.Credential) (resolved, failure, bool) {
+func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.Credential, h probeHost) (resolved, failure, bool) {
 	auth, fingerprint := authn.Anonymous, ""
 	if cred != nil && !cred.Anonymous() {
 		auth = authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Password})
 		fingerprint = cred.Fingerprint()
 	}
-	puller, created, err := c.pullers.get(fingerprint, p.gref.Context().Name(), auth)
+	puller, created, err := c.pullers.get(fingerprint, h.ref.Context().Name(), auth)
 	if err != nil {
 		return resolved{}, classify(err), false
 	}
-	res := resolved{puller: puller, cred: cred}
+	res := resolved{ref: h.ref, puller: puller, cred: cred}
 	// A puller this call did not create and that never succeeded may be in the middle of a
 	// handshake running under another check's context.
 	joined := !created && !puller.ready.Load()
 
 	get := func() (resolved, failure, bool) {
-		d, err := callOwn(ctx, joined, func() (*remote.Descriptor, error) { return puller.Get(ctx, p.gref) })
+		d, err := callOwn(ctx, joined, func() (*remote.Descriptor, error) { return puller.Get(ctx, h.ref) })
 		if err != nil {
 			return res, classify(err), false
 		}
@@ -202,7 +246,7 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 	if p.getManifest {
 		return get()
 	}
-	desc, err := callOwn(ctx, joined, func() (*v1.Descriptor, error) { return puller.Head(ctx, p.gref) })
+	desc, err := callOwn(ctx, joined, func() (*v1.Descriptor, error) { return puller.Head(ctx, h.ref) })
 	if err == nil {
 		puller.ready.Store(true)
 		res.desc = *desc
@@ -268,7 +312,7 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 		}
 		return v
 	}
-	children, err := c.indexPlatforms(ctx, res.puller.Puller, p.gref.Context(), res.desc.Digest, res.manifest)
+	children, err := c.indexPlatforms(ctx, res.puller.Puller, res.ref.Context(), res.desc.Digest, res.manifest)
 	if err != nil {
 		return p.unverifiable(classify(err), failed)
 	}
@@ -303,7 +347,7 @@ func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved
 	// admission for its whole budget, so the read gets one registry timeout (--registry-timeout).
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
 	defer cancel()
-	plat, err := c.imagePlatform(ctx, res.puller.Puller, p.gref.Context(), res.desc.Digest, res.manifest)
+	plat, err := c.imagePlatform(ctx, res.puller.Puller, res.ref.Context(), res.desc.Digest, res.manifest)
 	if err != nil || plat == nil {
 		return ""
 	}
@@ -328,7 +372,7 @@ func (c *Checker) tagDrift(ctx context.Context, p *probe, res resolved) string {
 	if !p.ref.TagIgnored {
 		return ""
 	}
-	desc, err := res.puller.Head(ctx, p.gref.Context().Tag(p.ref.Tag))
+	desc, err := res.puller.Head(ctx, res.ref.Context().Tag(p.ref.Tag))
 	if err != nil || desc.Digest.String() == p.ref.Digest {
 		return ""
 	}

@@ -17,6 +17,7 @@ import (
 //
 //	go-containerregistry (auth handshake, bearer refresh; its own retry layer is configured to
 //	  never retry, see pullerOptions)
+//	→ namespaceTransport: ?ns=<registry> on requests to a mirror
 //	→ retryTransport: at most MaxRetries retries of 5xx and connection resets, never 429, only when
 //	  the caller's deadline leaves room
 //	→ upstreamTransport: global concurrency limit, request counting, Retry-After capture
@@ -27,6 +28,31 @@ import (
 // bypassed by handing it a *transport.Wrapper: transport.NewWithContext treats a Wrapper as
 // "already authenticated" and skips the ping and token exchange, so credentials would never be
 // sent.
+
+// namespaceTransport adds ?ns=<registry> to the /v2/ requests of a check sent to a mirror (see
+// withNamespace), as containerd does: mirrors that serve several registries route by it.
+type namespaceTransport struct{ inner http.RoundTripper }
+
+type namespaceKey struct{}
+
+type namespace struct{ mirror, registry string }
+
+// withNamespace marks ctx as a check of registry's image on mirror.
+func withNamespace(ctx context.Context, mirror, registry string) context.Context {
+	return context.WithValue(ctx, namespaceKey{}, namespace{mirror: mirror, registry: registry})
+}
+
+func (t *namespaceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ns, ok := req.Context().Value(namespaceKey{}).(namespace)
+	if !ok || req.URL.Host != ns.mirror || !strings.HasPrefix(req.URL.Path, "/v2/") {
+		return t.inner.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	q := req.URL.Query()
+	q.Set("ns", ns.registry)
+	req.URL.RawQuery = q.Encode()
+	return t.inner.RoundTrip(req)
+}
 
 // retryTransport retries a request after a transient failure.
 type retryTransport struct {

@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +129,15 @@ type Registry struct {
 
 	mu     sync.Mutex
 	tokens map[string]map[string]bool // token → repositories it grants
+	// namespaces are the ?ns= values of the /v2/ requests, as a mirror sees them.
+	namespaces map[string]bool
+}
+
+// Namespaces returns the distinct ?ns= values the registry's /v2/ requests carried.
+func (r *Registry) Namespaces() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.namespaces))
 }
 
 // New starts a fake registry on 127.0.0.1 with TLS.
@@ -241,6 +252,14 @@ func kindOf(req *http.Request) Kind {
 func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	kind := kindOf(req)
 	r.counts[kind].Add(1)
+	if ns := req.URL.Query().Get("ns"); ns != "" && kind != KindToken {
+		r.mu.Lock()
+		if r.namespaces == nil {
+			r.namespaces = map[string]bool{}
+		}
+		r.namespaces[ns] = true
+		r.mu.Unlock()
+	}
 	n := r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
 	for {
