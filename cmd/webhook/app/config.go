@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pullguard/pullguard/pkg/admission"
+	"github.com/pullguard/pullguard/pkg/registry"
 )
 
 const (
@@ -70,19 +71,27 @@ type AdmissionConfiguration struct {
 
 // RegistryConfiguration mirrors the registry flags.
 type RegistryConfiguration struct {
-	AllowPrivateRegistries   []string            `json:"allowPrivateRegistries,omitempty"`
-	InsecureRegistries       []string            `json:"insecureRegistries,omitempty"`
-	CAFile                   *string             `json:"caFile,omitempty"`
-	Proxy                    *string             `json:"proxy,omitempty"`
-	NodeCredentialRegistries []string            `json:"nodeCredentialRegistries,omitempty"`
-	SinglePlatformCheck      *bool               `json:"singlePlatformCheck,omitempty"`
-	SinglePlatformCheckSkip  []string            `json:"singlePlatformCheckSkip,omitempty"`
-	Timeout                  *metav1.Duration    `json:"timeout,omitempty"`
-	MaxManifestBytes         *int64              `json:"maxManifestBytes,omitempty"`
-	MaxRetries               *int                `json:"maxRetries,omitempty"`
-	RetryBackoff             *metav1.Duration    `json:"retryBackoff,omitempty"`
-	MaxConcurrentRequests    *int                `json:"maxConcurrentRequests,omitempty"`
-	Cache                    *CacheConfiguration `json:"cache,omitempty"`
+	AllowPrivateRegistries   []string                         `json:"allowPrivateRegistries,omitempty"`
+	InsecureRegistries       []string                         `json:"insecureRegistries,omitempty"`
+	CAFile                   *string                          `json:"caFile,omitempty"`
+	Proxy                    *string                          `json:"proxy,omitempty"`
+	NodeCredentialRegistries []string                         `json:"nodeCredentialRegistries,omitempty"`
+	Mirrors                  map[string][]MirrorConfiguration `json:"mirrors,omitempty"`
+	SinglePlatformCheck      *bool                            `json:"singlePlatformCheck,omitempty"`
+	SinglePlatformCheckSkip  []string                         `json:"singlePlatformCheckSkip,omitempty"`
+	Timeout                  *metav1.Duration                 `json:"timeout,omitempty"`
+	MaxManifestBytes         *int64                           `json:"maxManifestBytes,omitempty"`
+	MaxRetries               *int                             `json:"maxRetries,omitempty"`
+	RetryBackoff             *metav1.Duration                 `json:"retryBackoff,omitempty"`
+	MaxConcurrentRequests    *int                             `json:"maxConcurrentRequests,omitempty"`
+	Cache                    *CacheConfiguration              `json:"cache,omitempty"`
+}
+
+// MirrorConfiguration is one mirror of a registry, as a [host."..."] entry of the nodes'
+// hosts.toml: host[:port], and pullOnly when it lacks the "resolve" capability.
+type MirrorConfiguration struct {
+	Host     string `json:"host"`
+	PullOnly bool   `json:"pullOnly,omitempty"`
 }
 
 // CacheConfiguration mirrors the --cache-* flags.
@@ -191,6 +200,14 @@ func (c *WebhookConfiguration) applyTo(o *Options) {
 		set(&d.Egress.CAFile, r.CAFile)
 		set(&d.Egress.Proxy, r.Proxy)
 		setList(&d.NodeCredentialRegistries, r.NodeCredentialRegistries)
+		if r.Mirrors != nil {
+			d.Mirrors = map[string][]registry.Mirror{}
+			for reg, mirrors := range r.Mirrors {
+				for _, m := range mirrors {
+					d.Mirrors[reg] = append(d.Mirrors[reg], registry.Mirror{Host: m.Host, PullOnly: m.PullOnly})
+				}
+			}
+		}
 		set(&d.SinglePlatformCheck, r.SinglePlatformCheck)
 		setList(&d.SinglePlatformCheckSkip, r.SinglePlatformCheckSkip)
 		setDuration(&d.Egress.DialTimeout, r.Timeout)

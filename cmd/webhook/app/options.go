@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -148,6 +151,8 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 		"HTTP(S) proxy URL for registry traffic. Proxy environment variables are never used.")
 	fs.StringSliceVar(&r.NodeCredentialRegistries, "node-credential-registries", r.NodeCredentialRegistries,
 		"Registry patterns (kubelet matchImages syntax) the nodes hold credentials for, e.g. through a kubelet credential provider; 401/403/404 there is unverifiable, not a denial. The default lists ECR, GCR, Artifact Registry and ACR; an empty value checks them like any other registry.")
+	fs.Var(&mirrorsValue{m: &r.Mirrors}, "registry-mirror",
+		"A mirror the nodes' containerd tries before a registry (hosts.toml), as REGISTRY=HOST[:PORT], e.g. docker.io=mirror.example.com; repeat it for more, in the nodes' order. Checks go the same way, with ?ns=REGISTRY. Pull-only mirrors are set in the --config file.")
 	fs.BoolVar(&r.SinglePlatformCheck, "single-platform-check", r.SinglePlatformCheck,
 		"Read the config of single-platform images (once per digest) to warn when they are built for a platform the candidate nodes do not run: they pull, then crash with exec format error.")
 	fs.StringSliceVar(&r.SinglePlatformCheckSkip, "single-platform-check-skip", r.SinglePlatformCheckSkip,
@@ -265,6 +270,7 @@ var fieldFlags = []struct {
 	{"--node-credential-registries", func(d *Options, s Options) {
 		d.Registry.NodeCredentialRegistries = s.Registry.NodeCredentialRegistries
 	}},
+	{"--registry-mirror", func(d *Options, s Options) { d.Registry.Mirrors = s.Registry.Mirrors }},
 	{"--single-platform-check-skip", func(d *Options, s Options) {
 		d.Registry.SinglePlatformCheckSkip = s.Registry.SinglePlatformCheckSkip
 	}},
@@ -451,6 +457,37 @@ func (v *timeoutsValue) Set(s string) error {
 }
 
 func (v *timeoutsValue) Type() string { return "duration" }
+
+// mirrorsValue is --registry-mirror REGISTRY=HOST, repeatable: the first one given replaces the
+// mirrors of the config file, the next ones add to them, in order per registry.
+type mirrorsValue struct {
+	m   *map[string][]registry.Mirror
+	set bool
+}
+
+func (v *mirrorsValue) Set(s string) error {
+	reg, host, ok := strings.Cut(s, "=")
+	if !ok || reg == "" || host == "" {
+		return fmt.Errorf("%q is not REGISTRY=HOST", s)
+	}
+	if !v.set {
+		*v.m, v.set = map[string][]registry.Mirror{}, true
+	}
+	(*v.m)[reg] = append((*v.m)[reg], registry.Mirror{Host: host})
+	return nil
+}
+
+func (v *mirrorsValue) String() string {
+	var out []string
+	for _, reg := range slices.Sorted(maps.Keys(*v.m)) {
+		for _, m := range (*v.m)[reg] {
+			out = append(out, reg+"="+m.Host)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (v *mirrorsValue) Type() string { return "registry=host" }
 
 // errVersion is returned by parseArgs when --version was asked.
 var errVersion = errors.New("version requested")

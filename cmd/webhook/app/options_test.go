@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,6 +78,7 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"--insecure-registries", "127.0.0.1:5000", "--registry-ca-file", ca,
 		"--registry-proxy", "http://proxy.example:3128", "--node-credential-registries", "*.dkr.ecr.*.amazonaws.com",
 		"--single-platform-check=false", "--single-platform-check-skip", "quay.io,docker.io",
+		"--registry-mirror", "docker.io=mirror.example.com", "--registry-mirror", "docker.io=cache.internal:5000", "--registry-mirror", "quay.io=quay-mirror.internal",
 		"--registry-timeout", "1500ms", "--max-manifest-bytes", "1000",
 		"--registry-max-retries", "0", "--registry-retry-backoff", "50ms", "--registry-max-concurrent-requests", "8",
 		"--cache-size", "10", "--cache-index-size", "5", "--cache-positive-ttl", "1m", "--cache-digest-ttl", "2h",
@@ -116,12 +118,14 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"private (repeated flag appends)": {
 			strings.Join(r.Egress.AllowPrivate, ","), "127.0.0.1,10.0.0.0/8,harbor.svc:5000",
 		},
-		"insecure":         {strings.Join(r.Egress.InsecureRegistries, ","), "127.0.0.1:5000"},
-		"ca":               {r.Egress.CAFile, ca},
-		"proxy":            {r.Egress.Proxy, "http://proxy.example:3128"},
-		"node creds":       {strings.Join(r.NodeCredentialRegistries, ","), "*.dkr.ecr.*.amazonaws.com"},
-		"platform check":   {r.SinglePlatformCheck, false},
-		"platform skip":    {strings.Join(r.SinglePlatformCheckSkip, ","), "quay.io,docker.io"},
+		"insecure":       {strings.Join(r.Egress.InsecureRegistries, ","), "127.0.0.1:5000"},
+		"ca":             {r.Egress.CAFile, ca},
+		"proxy":          {r.Egress.Proxy, "http://proxy.example:3128"},
+		"node creds":     {strings.Join(r.NodeCredentialRegistries, ","), "*.dkr.ecr.*.amazonaws.com"},
+		"platform check": {r.SinglePlatformCheck, false},
+		"platform skip":  {strings.Join(r.SinglePlatformCheckSkip, ","), "quay.io,docker.io"},
+		"mirrors": {fmt.Sprint(r.Mirrors), fmt.Sprint(map[string][]registry.Mirror{
+			"docker.io": {{Host: "mirror.example.com"}, {Host: "cache.internal:5000"}}, "quay.io": {{Host: "quay-mirror.internal"}}})},
 		"dial timeout":     {r.Egress.DialTimeout, 1500 * time.Millisecond},
 		"tls timeout":      {r.Egress.TLSHandshakeTimeout, 1500 * time.Millisecond},
 		"header timeout":   {r.Egress.ResponseHeaderTimeout, 1500 * time.Millisecond},
@@ -201,6 +205,8 @@ func TestParseArgsRejectsInvalid(t *testing.T) {
 		"proxy socks":                 {[]string{"--registry-proxy", "socks5://proxy:1080"}, "--registry-proxy"},
 		"empty node credential":       {[]string{"--node-credential-registries", ","}, "--node-credential-registries"},
 		"empty platform check skip":   {[]string{"--single-platform-check-skip", "a,,b"}, "--single-platform-check-skip"},
+		"mirror without a host":       {[]string{"--registry-mirror", "docker.io"}, "--registry-mirror"},
+		"mirror with a scheme":        {[]string{"--registry-mirror", "docker.io=https://mirror.example.com"}, "--registry-mirror"},
 		"registry timeout zero":       {[]string{"--registry-timeout", "0s"}, "--registry-timeout"},
 		"registry timeout not a dur":  {[]string{"--registry-timeout", "2"}, "--registry-timeout"},
 		"registry timeout > budget":   {[]string{"--max-budget", "2s", "--timeout-margin", "1s", "--registry-timeout", "2s"}, "--registry-timeout"},
@@ -294,6 +300,11 @@ registry:
   nodeCredentialRegistries: ["*.azurecr.io"]
   singlePlatformCheck: false
   singlePlatformCheckSkip: [quay.io]
+  mirrors:
+    docker.io:
+      - host: mirror.example.com
+      - host: cache.internal:5000
+        pullOnly: true
   timeout: 1s
   maxManifestBytes: 2048
   maxRetries: 2
@@ -317,37 +328,39 @@ func TestConfigFileLoaded(t *testing.T) {
 	}
 	r, a := o.Registry, o.Admission
 	tests := map[string]struct{ got, want any }{
-		"kubeconfig":       {o.Kubeconfig, "/file/kubeconfig"},
-		"port":             {o.Port, 8443},
-		"bind":             {o.BindAddress, "127.0.0.1"},
-		"cert dir":         {o.CertDir, "/file/certs"},
-		"tls":              {o.TLSMinVersion, "1.3"},
-		"http2":            {o.EnableHTTP2, true},
-		"metrics":          {o.MetricsBindAddress, "0"},
-		"health":           {o.HealthProbeBindAddress, "127.0.0.1:9001"},
-		"qps":              {o.KubeAPIQPS, float32(30)},
-		"burst":            {o.KubeAPIBurst, 60},
-		"shutdown":         {o.GracefulShutdownTimeout, 12 * time.Second},
-		"log level":        {o.LogLevel, "debug"},
-		"log format":       {o.LogFormat, "console"},
-		"mode":             {a.DefaultMode, admission.ModeEnforce},
-		"deny":             {a.DenyUnverifiable, true},
-		"exempt ns":        {a.ExemptNamespaces, []string{"ops"}},
-		"exempt images":    {a.ExemptImages, []string{"registry.k8s.io/*"}},
-		"exempt users":     {a.ExemptUsers, []string{"alice"}},
-		"exempt groups":    {a.ExemptGroups, []string{"admins"}},
-		"autoscaled":       {a.AutoscaledPlatforms, []string{"linux/arm64"}},
-		"budget":           {a.MaxBudget, 6 * time.Second},
-		"margin":           {a.TimeoutMargin, 750 * time.Millisecond},
-		"secret ttl":       {a.SecretCacheTTL, 20 * time.Second},
-		"request bytes":    {a.MaxRequestBytes, int64(2 << 20)},
-		"images":           {a.MaxConcurrentImages, 8},
-		"private":          {r.Egress.AllowPrivate, []string{"10.0.0.0/8", "harbor.svc"}},
-		"insecure":         {r.Egress.InsecureRegistries, []string{"harbor.svc"}},
-		"proxy":            {r.Egress.Proxy, "http://proxy.example:3128"},
-		"node creds":       {r.NodeCredentialRegistries, []string{"*.azurecr.io"}},
-		"platform check":   {r.SinglePlatformCheck, false},
-		"platform skip":    {r.SinglePlatformCheckSkip, []string{"quay.io"}},
+		"kubeconfig":     {o.Kubeconfig, "/file/kubeconfig"},
+		"port":           {o.Port, 8443},
+		"bind":           {o.BindAddress, "127.0.0.1"},
+		"cert dir":       {o.CertDir, "/file/certs"},
+		"tls":            {o.TLSMinVersion, "1.3"},
+		"http2":          {o.EnableHTTP2, true},
+		"metrics":        {o.MetricsBindAddress, "0"},
+		"health":         {o.HealthProbeBindAddress, "127.0.0.1:9001"},
+		"qps":            {o.KubeAPIQPS, float32(30)},
+		"burst":          {o.KubeAPIBurst, 60},
+		"shutdown":       {o.GracefulShutdownTimeout, 12 * time.Second},
+		"log level":      {o.LogLevel, "debug"},
+		"log format":     {o.LogFormat, "console"},
+		"mode":           {a.DefaultMode, admission.ModeEnforce},
+		"deny":           {a.DenyUnverifiable, true},
+		"exempt ns":      {a.ExemptNamespaces, []string{"ops"}},
+		"exempt images":  {a.ExemptImages, []string{"registry.k8s.io/*"}},
+		"exempt users":   {a.ExemptUsers, []string{"alice"}},
+		"exempt groups":  {a.ExemptGroups, []string{"admins"}},
+		"autoscaled":     {a.AutoscaledPlatforms, []string{"linux/arm64"}},
+		"budget":         {a.MaxBudget, 6 * time.Second},
+		"margin":         {a.TimeoutMargin, 750 * time.Millisecond},
+		"secret ttl":     {a.SecretCacheTTL, 20 * time.Second},
+		"request bytes":  {a.MaxRequestBytes, int64(2 << 20)},
+		"images":         {a.MaxConcurrentImages, 8},
+		"private":        {r.Egress.AllowPrivate, []string{"10.0.0.0/8", "harbor.svc"}},
+		"insecure":       {r.Egress.InsecureRegistries, []string{"harbor.svc"}},
+		"proxy":          {r.Egress.Proxy, "http://proxy.example:3128"},
+		"node creds":     {r.NodeCredentialRegistries, []string{"*.azurecr.io"}},
+		"platform check": {r.SinglePlatformCheck, false},
+		"platform skip":  {r.SinglePlatformCheckSkip, []string{"quay.io"}},
+		"mirrors": {r.Mirrors, map[string][]registry.Mirror{
+			"docker.io": {{Host: "mirror.example.com"}, {Host: "cache.internal:5000", PullOnly: true}}}},
 		"dial timeout":     {r.Egress.DialTimeout, time.Second},
 		"tls timeout":      {r.Egress.TLSHandshakeTimeout, time.Second},
 		"header timeout":   {r.Egress.ResponseHeaderTimeout, time.Second},
@@ -378,15 +391,17 @@ func TestFlagsWinOverConfigFile(t *testing.T) {
 	o, err := parseArgs([]string{
 		"--port", "9999", "--config", file, "--default-mode", "audit",
 		"--allow-private-registries", "127.0.0.1", "--registry-timeout", "500ms", "--enable-http2=false",
+		"--registry-mirror", "quay.io=quay-mirror.internal",
 	})
 	if err != nil {
 		t.Fatalf("parseArgs: %v", err)
 	}
 	tests := map[string]struct{ got, want any }{
-		"flag wins: port":             {o.Port, 9999},
-		"flag wins: mode":             {o.Admission.DefaultMode, admission.ModeAudit},
-		"flag wins: bool set false":   {o.EnableHTTP2, false},
-		"flag replaces the file list": {o.Registry.Egress.AllowPrivate, []string{"127.0.0.1"}},
+		"flag wins: port":                  {o.Port, 9999},
+		"flag wins: mode":                  {o.Admission.DefaultMode, admission.ModeAudit},
+		"flag wins: bool set false":        {o.EnableHTTP2, false},
+		"flag replaces the file list":      {o.Registry.Egress.AllowPrivate, []string{"127.0.0.1"}},
+		"flag replaces the file's mirrors": {o.Registry.Mirrors, map[string][]registry.Mirror{"quay.io": {{Host: "quay-mirror.internal"}}}},
 		"flag wins: all 3 timeouts": {
 			[]time.Duration{o.Registry.Egress.DialTimeout, o.Registry.Egress.TLSHandshakeTimeout, o.Registry.Egress.ResponseHeaderTimeout},
 			[]time.Duration{500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond},
