@@ -98,7 +98,8 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 	v := p.definite(failed)
 	if v.Class == ClassTagNotFound {
 		if tags := c.similarTags(ctx, p, failed); tags != "" {
-			v.Fix += ": did you mean " + tags + "?"
+			// The repository is named in Detail already: a short fix keeps a warning whole.
+			v.Fix = "did you mean " + tags + "?"
 		}
 	}
 	return v

@@ -137,7 +137,7 @@ func TestRows(t *testing.T) {
 		"row 3 wrong tag on Docker Hub": {image: "nginx:1.999", outcome: NotPullable, class: ClassTagNotFound,
 			words: []string{`tag "1.999" not found in docker.io/library/nginx (registry returned 404 MANIFEST_UNKNOWN)`}},
 		"row 3 a tag one typo away is suggested": {image: "nginx:1.2O", outcome: NotPullable, class: ClassTagNotFound,
-			words: []string{`tag "1.2O" not found in docker.io/library/nginx`, `use a tag that exists in docker.io/library/nginx: did you mean "1.27"?`}},
+			words: []string{`tag "1.2O" not found in docker.io/library/nginx`, `(registry returned 404 MANIFEST_UNKNOWN); did you mean "1.27"?`}},
 		// Row 4.
 		"row 4 wrong repository on Docker Hub": {image: "nginxx", outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{"docker.io/library/nginxx: repository does not exist or requires credentials", "no imagePullSecret or node credential matches docker.io", "(401)"}},
