@@ -37,7 +37,8 @@
 // spec.os.name when they pin both kubernetes.io/os and kubernetes.io/arch, else from the labels
 // of the Nodes the pod's required affinity matches and whose NoSchedule and NoExecute taints it
 // tolerates (a Node informer slimmed to labels and taints; the taints of passing node
-// conditions do not count). Unknown platforms skip the platform check rather than guess.
+// conditions do not count), with a Windows node's build (node.kubernetes.io/windows-build) as
+// its OS version. Unknown platforms skip the platform check rather than guess.
 //
 // # Modes
 //

@@ -62,9 +62,14 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.FromContext(ctx), n.Spec.Taints, spec.Tolerations, schedulingTaint, true); untolerated {
 			continue
 		}
-		if key := osName + "/" + arch; !seen.Has(key) {
+		p := ocispec.Platform{OS: osName, Architecture: arch}
+		if osName == "windows" {
+			// The build decides which Windows images run there (containerd's Windows matcher).
+			p.OSVersion = n.Labels[corev1.LabelWindowsBuild]
+		}
+		if key := platforms.FormatAll(p); !seen.Has(key) {
 			seen.Insert(key)
-			out = append(out, ocispec.Platform{OS: osName, Architecture: arch})
+			out = append(out, p)
 		}
 	}
 	if len(out) > 0 {

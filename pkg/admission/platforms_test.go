@@ -119,6 +119,15 @@ func TestCandidatePlatforms(t *testing.T) {
 		"autoscaled platforms do not change pinned ones": {
 			spec:       corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64"}},
 			autoscaled: []string{"linux/arm64"}, want: []string{"linux/amd64"}},
+		"windows nodes carry their build": {
+			spec: corev1.PodSpec{OS: &corev1.PodOS{Name: corev1.Windows}},
+			nodes: []client.Object{
+				node("win-2019", "windows", "amd64", map[string]string{corev1.LabelWindowsBuild: "10.0.17763"}),
+				node("win-2022", "windows", "amd64", map[string]string{corev1.LabelWindowsBuild: "10.0.20348"}),
+				node("win-2022-b", "windows", "amd64", map[string]string{corev1.LabelWindowsBuild: "10.0.20348"}),
+				node("win-unlabelled", "windows", "amd64", nil),
+			},
+			want: []string{"windows(10.0.17763)/amd64", "windows(10.0.20348)/amd64", "windows/amd64"}},
 		"contradictory constraints: unknown": {
 			spec: corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64"},
 				Affinity: required(term(in(corev1.LabelArchStable, "arm64")))}},

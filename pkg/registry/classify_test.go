@@ -141,6 +141,22 @@ func TestMatchPlatforms(t *testing.T) {
 		"child without platform":       {children: []string{""}, nodes: []string{"linux/s390x"}, matched: []string{"linux/s390x"}},
 		"attestation never matches":    {children: []string{"unknown/unknown"}, nodes: []string{"linux/amd64"}},
 		"windows child for linux node": {children: []string{"windows/amd64"}, nodes: []string{"linux/amd64"}, available: []string{"windows/amd64"}},
+		// Windows builds, as containerd's Windows matcher decides (node versions from the
+		// node.kubernetes.io/windows-build label, image versions from the index).
+		"windows 2019 node runs a 2019 image": {children: []string{"windows/amd64:10.0.17763.6054", "windows/amd64:10.0.20348.2582"},
+			nodes: []string{"windows/amd64:10.0.17763"}, matched: []string{"windows(10.0.17763)/amd64"},
+			available: []string{"windows(10.0.17763.6054)/amd64", "windows(10.0.20348.2582)/amd64"}},
+		"windows 2019 node does not run a 2022 image": {children: []string{"windows/amd64:10.0.20348.2582"},
+			nodes: []string{"windows/amd64:10.0.17763"}, available: []string{"windows(10.0.20348.2582)/amd64"}},
+		"windows 2022 node does not run a 2019 image": {children: []string{"windows/amd64:10.0.17763.6054"},
+			nodes: []string{"windows/amd64:10.0.20348"}, available: []string{"windows(10.0.17763.6054)/amd64"}},
+		"windows 2025 node runs a 2022 image": {children: []string{"windows/amd64:10.0.20348.2582"},
+			nodes: []string{"windows/amd64:10.0.26100"}, matched: []string{"windows(10.0.26100)/amd64"},
+			available: []string{"windows(10.0.20348.2582)/amd64"}},
+		"windows image without a version": {children: []string{"windows/amd64"}, nodes: []string{"windows/amd64:10.0.17763"},
+			matched: []string{"windows(10.0.17763)/amd64"}, available: []string{"windows/amd64"}},
+		"windows node without a build label": {children: []string{"windows/amd64:10.0.20348.2582"}, nodes: []string{"windows/amd64"},
+			matched: []string{"windows/amd64"}, available: []string{"windows(10.0.20348.2582)/amd64"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

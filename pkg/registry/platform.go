@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/platforms"
@@ -98,14 +99,14 @@ func matchPlatforms(children []*v1.Platform, candidates []ocispec.Platform) plat
 		if child == nil {
 			continue
 		}
-		if s := platforms.Format(ociPlatform(child)); !unknownPlatform(child) && !slices.Contains(pm.available, s) {
+		if s := formatPlatform(ociPlatform(child)); !unknownPlatform(child) && !slices.Contains(pm.available, s) {
 			pm.available = append(pm.available, s)
 		}
 	}
 	for _, cand := range candidates {
 		m := platforms.Only(cand)
 		ok := slices.ContainsFunc(children, func(child *v1.Platform) bool {
-			return child == nil || (!unknownPlatform(child) && m.Match(ociPlatform(child)))
+			return child == nil || (!unknownPlatform(child) && m.Match(ociPlatform(child)) && windowsBuildRuns(cand, child.OSVersion))
 		})
 		if ok {
 			pm.matched = append(pm.matched, cand)
@@ -114,6 +115,49 @@ func matchPlatforms(children []*v1.Platform, candidates []ocispec.Platform) plat
 		}
 	}
 	return pm
+}
+
+// windowsBuildRuns is the Windows half of containerd's matcher, which go-containerregistry's and
+// containerd's matchers on Linux leave out (containerd/platforms defaults_windows.go and
+// platform_compat_windows.go, built only on Windows, hence this port): a Windows node runs an
+// image whose os.version has its major and minor version and, before Windows Server 2022
+// (build 20348), its build; from 2022 on, any build from 20348 up to its own. A node or image
+// without a version (an unlabelled node, a HostProcess image) matches.
+func windowsBuildRuns(node ocispec.Platform, imageOSVersion string) bool {
+	if node.OS != "windows" || node.OSVersion == "" || imageOSVersion == "" {
+		return true
+	}
+	host, ctr := windowsVersion(node.OSVersion), windowsVersion(imageOSVersion)
+	if host.major != ctr.major || host.minor != ctr.minor {
+		return false
+	}
+	const ltsc2022 = 20348
+	if host.build < ltsc2022 {
+		return host.build == ctr.build
+	}
+	return ctr.build >= ltsc2022 && ctr.build <= host.build
+}
+
+type windowsOSVersion struct{ major, minor, build int }
+
+// windowsVersion reads major.minor.build[.revision]; what does not parse is 0, as in containerd.
+func windowsVersion(v string) windowsOSVersion {
+	parts := strings.Split(v, ".")
+	if len(parts) < 3 {
+		return windowsOSVersion{}
+	}
+	major, _ := strconv.Atoi(parts[0])
+	minor, _ := strconv.Atoi(parts[1])
+	build, _ := strconv.Atoi(parts[2])
+	return windowsOSVersion{major: major, minor: minor, build: build}
+}
+
+// formatPlatform is platforms.Format, with the OS version where a Windows build decides.
+func formatPlatform(p ocispec.Platform) string {
+	if p.OS == "windows" && p.OSVersion != "" {
+		return platforms.FormatAll(p)
+	}
+	return platforms.Format(p)
 }
 
 func unknownPlatform(p *v1.Platform) bool {
@@ -151,7 +195,7 @@ func normalizePlatforms(in []ocispec.Platform) []ocispec.Platform {
 func formatPlatforms(ps []ocispec.Platform) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
-		out[i] = platforms.Format(p)
+		out[i] = formatPlatform(p)
 	}
 	return out
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/agnivade/levenshtein"
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -353,10 +352,16 @@ func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved
 		return ""
 	}
 	pm := matchPlatforms([]*v1.Platform{plat}, p.platforms)
-	built := platforms.Format(ociPlatform(plat))
+	built := formatPlatform(ociPlatform(plat))
+	anyBuild := *plat
+	anyBuild.OSVersion = ""
 	switch {
 	case len(pm.missing) == 0:
 		return ""
+	case len(matchPlatforms([]*v1.Platform{&anyBuild}, pm.missing).missing) == 0:
+		// Only a Windows build differs: Windows refuses to start the container instead.
+		return fmt.Sprintf("image is built for %s, which %s nodes do not run: it will pull, then the container fails to start (the container's Windows version does not match the host's); use an image for the nodes' Windows build",
+			built, joinOr(formatPlatforms(pm.missing)))
 	case len(pm.matched) == 0:
 		return fmt.Sprintf("image is built for %s only but the candidate nodes are %s: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for %s, or as a multi-platform image",
 			built, joinComma(formatPlatforms(p.platforms)), joinComma(formatPlatforms(pm.missing)))

@@ -56,6 +56,8 @@ func newWorld(t *testing.T) *world {
 	pushIndex(t, reg, "team/attest:v1", plat("linux/arm64"), plat("unknown/unknown"))
 	pushIndex(t, reg, "team/noplat:v1", nil)
 	pushPlatformImage(t, reg, "team/armimage:v1", "linux/arm64")
+	pushPlatformImage(t, reg, "team/winimage:ltsc2019", "windows/amd64:10.0.17763.6054")
+	pushIndex(t, reg, "team/windows:ltsc2019", plat("windows/amd64:10.0.17763.6054"))
 	if _, err := reg.PushManifest("team/schema1", "v1", types.DockerManifestSchema1Signed, []byte(`{"schemaVersion":1,"name":"team/schema1","tag":"v1"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -244,6 +246,12 @@ func TestRows(t *testing.T) {
 		"row 31 single manifest of another platform pulls, with a note": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{"image is built for linux/arm64 only but the candidate nodes are linux/amd64: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for linux/amd64"}},
+		"row 29 a Windows image for another build": {image: "reg.example.com/team/windows:ltsc2019", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64:10.0.20348"},
+			outcome: NotPullable, class: ClassPlatformMissing,
+			words: []string{"image has no windows(10.0.20348)/amd64 manifest (available: windows(10.0.17763.6054)/amd64)"}},
+		"row 31 a single Windows image for another build": {image: "reg.example.com/team/winimage:ltsc2019", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64:10.0.20348"},
+			outcome: Pullable, class: ClassOK,
+			notes: []string{"image is built for windows(10.0.17763.6054)/amd64, which windows(10.0.20348)/amd64 nodes do not run: it will pull, then the container fails to start"}},
 		"row 31 single manifest for some candidates": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{"image is built for linux/arm64 only; containers on linux/amd64 nodes will fail with exec format error: add nodeSelector kubernetes.io/arch=arm64"}},

@@ -102,7 +102,7 @@ func PlatformImage(p v1.Platform) (v1.Image, error) {
 		return nil, fmt.Errorf("reading random image config: %w", err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+	cf.OS, cf.Architecture, cf.Variant, cf.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
 	return mutate.ConfigFile(img, cf)
 }
 
