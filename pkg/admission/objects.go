@@ -5,8 +5,6 @@ import (
 	"maps"
 	"slices"
 
-	kjson "sigs.k8s.io/json"
-
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	kjson "sigs.k8s.io/json"
 )
 
 // mirrorPodAnnotation marks static pods the kubelet mirrors into the API: the kubelet runs

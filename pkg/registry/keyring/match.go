@@ -33,9 +33,6 @@ type Repo struct {
 	url parsedURL
 }
 
-// String returns the repository as given.
-func (r Repo) String() string { return r.raw }
-
 // parsedURL is what URLsMatch reads of a schemeless URL.
 type parsedURL struct {
 	labels []string
