@@ -46,6 +46,7 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec})
+	logger := klog.FromContext(ctx)
 	seen := sets.New[string]()
 	var out []ocispec.Platform
 	for i := range nodes.Items {
@@ -59,7 +60,7 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 		if ok, err := affinity.Match(n); err != nil || !ok {
 			continue
 		}
-		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.FromContext(ctx), n.Spec.Taints, spec.Tolerations, schedulingTaint, true); untolerated {
+		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(logger, n.Spec.Taints, spec.Tolerations, schedulingTaint, true); untolerated {
 			continue
 		}
 		p := ocispec.Platform{OS: osName, Architecture: arch}

@@ -132,8 +132,6 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 		explain:   req.Keyring.Explain(repo),
 		ignored:   req.Keyring.Ignored(),
 	}
-	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
-	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	return c.cached(ctx, p)
 }
 
@@ -177,8 +175,8 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 		return v
 	}
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
-	// Only a miss needs go-containerregistry's form of the reference: parsing it costs more
-	// than the whole cache hit.
+	// Only a miss needs go-containerregistry's form of the reference (parsing it costs more
+	// than the whole cache hit) and the registry patterns.
 	if v, ok := c.address(&p); !ok {
 		return v
 	}
@@ -297,10 +295,14 @@ func cloneVerdict(v Verdict) Verdict {
 	return v
 }
 
-// address sets p.hosts, the hosts the runtime will ask, in its order, with the reference in
-// go-containerregistry's form for each, or returns why the webhook cannot ask a registry about
-// an image the kubelet accepts.
+// address prepares a cache miss's probe: p.hosts, the hosts the runtime will ask, in its
+// order, with the reference in go-containerregistry's form for each, and what the registry
+// patterns say of the repository; or it returns why the webhook cannot ask a registry about an
+// image the kubelet accepts.
 func (c *Checker) address(p *probe) (Verdict, bool) {
+	repo := p.ref.KeyringRepo
+	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
+	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	upstream, err := p.ref.GGCR(c.nameOptions(p.ref.Domain)...)
 	if err != nil {
 		var unsupported *reference.UnsupportedDigestError

@@ -123,8 +123,7 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	if host == "" {
 		host = domain
 	}
-	switch {
-	case f.mirror != "" && f.status >= 400 && f.status < 500 && f.class != ClassRateLimited:
+	if f.mirror != "" && f.status >= 400 && f.status < 500 && f.class != ClassRateLimited {
 		// containerd may hold the mirror's own credentials (registry.configs.<mirror>.auth).
 		v.Class = ClassNodeCredentials
 		v.Detail = fmt.Sprintf("%s refused the webhook's request for %s (%s); the nodes may hold credentials for it; not verified", domain, ref.Pull, f.statusWithCodes())

@@ -96,7 +96,7 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 	}
 	v := p.definite(failed)
 	if v.Class == ClassTagNotFound {
-		if tags := c.similarTags(ctx, p, failed); tags != "" {
+		if tags := c.tagHint(ctx, p, failed); tags != "" {
 			// The repository is named in Detail already: a short fix keeps a warning whole.
 			v.Fix = "did you mean " + tags + "?"
 		}
@@ -104,11 +104,11 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 	return v
 }
 
-// similarTags looks, after a definite "tag not found", for existing tags a typo away ("1.O" for
+// tagHint looks, after a definite "tag not found", for existing tags a typo away ("1.O" for
 // "1.0", "lastest" for "latest") in the first page of the repository's tag list, read with the
 // credential that got the 404, and returns them quoted for a message. It is a hint: any failure
 // means no hint, and the read gets one registry timeout, not the rest of the admission's budget.
-func (c *Checker) similarTags(ctx context.Context, p *probe, failed []attempt) string {
+func (c *Checker) tagHint(ctx context.Context, p *probe, failed []attempt) string {
 	i := slices.IndexFunc(failed, func(a attempt) bool {
 		return a.puller != nil && a.f.hasCode(transport.ManifestUnknownErrorCode)
 	})
@@ -139,8 +139,9 @@ func (c *Checker) similarTags(ctx context.Context, p *probe, failed []attempt) s
 // they are at most 3.
 func similarTags(want string, tags []string) []string {
 	var lookAlike []string
+	folded := foldLookAlikes(want)
 	for _, t := range tags {
-		if t != want && len(t) <= maxTagLength && foldLookAlikes(t) == foldLookAlikes(want) {
+		if t != want && len(t) <= maxTagLength && foldLookAlikes(t) == folded {
 			lookAlike = append(lookAlike, t)
 		}
 	}
@@ -179,8 +180,10 @@ const maxTagLength = 128
 // foldLookAlikes maps a tag to a form where case and the characters most often typed for one
 // another (O and 0, l, I and 1) no longer differ.
 func foldLookAlikes(s string) string {
-	return strings.NewReplacer("o", "0", "l", "1", "i", "1").Replace(strings.ToLower(s))
+	return lookAlikes.Replace(strings.ToLower(s))
 }
+
+var lookAlikes = strings.NewReplacer("o", "0", "l", "1", "i", "1")
 
 // probeHosts resolves the manifest with one credential on each host in the runtime's order
 // (containerd sends the kubelet's credential to every host): the first that serves it wins.

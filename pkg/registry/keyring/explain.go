@@ -32,7 +32,7 @@ func (k *Keyring) Explain(r Repo) []string {
 			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q is not a valid URL; the kubelet ignores it", s.name, redactKey(written)))
 		}
 		for _, key := range s.keys {
-			if why := nearMiss(key, repo); why != "" {
+			if why := nearMiss(k.patterns[key].url, r); why != "" {
 				lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q %s", s.name, key, why))
 			}
 		}
@@ -57,33 +57,30 @@ func (k *Keyring) explainMatched(repo string, entries []entry, fallback bool) []
 	return lines
 }
 
-// nearMiss explains why a normalised key that does not match repo was probably meant to, or
-// returns "" when the key is simply for another registry.
-func nearMiss(key, repo string) string {
-	keyURL, err := parseSchemelessURL(key)
-	if err != nil {
+// nearMiss explains why a normalised key (parsed) that does not match repo was probably meant
+// to, or returns "" when the key is simply for another registry. Both are parsed already: this
+// runs for every key on every check of an image the keys do not cover.
+func nearMiss(keyURL parsedURL, r Repo) string {
+	repoURL, repo := r.url, r.raw
+	if !keyURL.ok || !repoURL.ok {
 		return ""
 	}
-	repoURL, err := parseSchemelessURL(repo)
-	if err != nil {
-		return ""
-	}
-	keyLabels, keyPort := splitURL(keyURL)
-	repoLabels, repoPort := splitURL(repoURL)
+	keyLabels, keyPort := keyURL.labels, keyURL.port
+	repoLabels, repoPort := repoURL.labels, repoURL.port
 	keyHost, repoHost := strings.Join(keyLabels, "."), strings.Join(repoLabels, ".")
-	pathCovered := strings.HasPrefix(repoURL.Path, keyURL.Path)
+	pathCovered := strings.HasPrefix(repoURL.path, keyURL.path)
 	sameLabels := false
 	if len(keyLabels) == len(repoLabels) {
 		sameLabels, _ = labelsMatch(keyLabels, repoLabels)
 	}
 
 	switch {
-	case keyHost == defaultRegistryHost && keyPort == "" && keyURL.Path != "" && isDefaultRegistryMatch(repo):
+	case keyHost == defaultRegistryHost && keyPort == "" && keyURL.path != "" && isDefaultRegistryMatch(repo):
 		// Images are matched by their normalised name, which never starts with index.docker.io,
 		// and the fallback only reads the bare key "index.docker.io".
-		return fmt.Sprintf(`is never matched by the kubelet; use "docker.io%s" or "https://index.docker.io/v1/"`, keyURL.Path)
+		return fmt.Sprintf(`is never matched by the kubelet; use "docker.io%s" or "https://index.docker.io/v1/"`, keyURL.path)
 	case repoHost == "registry-1.docker.io" && (keyHost == "docker.io" || keyHost == defaultRegistryHost):
-		return "does not cover registry-1.docker.io: the kubelet matches the image name as written and treats only docker.io names as Docker Hub; write the image as docker.io/" + strings.TrimPrefix(repoURL.Path, "/")
+		return "does not cover registry-1.docker.io: the kubelet matches the image name as written and treats only docker.io names as Docker Hub; write the image as docker.io/" + strings.TrimPrefix(repoURL.path, "/")
 	case sameLabels && pathCovered && keyPort != repoPort:
 		switch {
 		case keyPort == "":
@@ -93,7 +90,7 @@ func nearMiss(key, repo string) string {
 		}
 		return fmt.Sprintf("is for port %s, not %s: ports must be equal", keyPort, repoPort)
 	case sameLabels && keyPort == repoPort && !pathCovered:
-		return fmt.Sprintf("covers only repositories under %s%s", keyURL.Host, keyURL.Path)
+		return fmt.Sprintf("covers only repositories under %s%s", keyURL.host, keyURL.path)
 	case len(keyLabels) != len(repoLabels) && keyPort == repoPort && pathCovered && suffixMatches(keyLabels, repoLabels):
 		if strings.Contains(keyHost, "*") {
 			return fmt.Sprintf(`matches exactly one DNS label per "*"; it does not cover %s`, repoHost)

@@ -33,8 +33,9 @@ type Repo struct {
 	url parsedURL
 }
 
-// parsedURL is what URLsMatch reads of a schemeless URL.
+// parsedURL is what URLsMatch (and Explain) read of a schemeless URL.
 type parsedURL struct {
+	host   string // host[:port], as written
 	labels []string
 	port   string
 	path   string
@@ -47,7 +48,7 @@ func parseURL(s string) parsedURL {
 		return parsedURL{}
 	}
 	labels, port := splitURL(u)
-	return parsedURL{labels: labels, port: port, path: u.Path, ok: true}
+	return parsedURL{host: u.Host, labels: labels, port: port, path: u.Path, ok: true}
 }
 
 // ParsePattern parses a credential key or matchImages pattern.
