@@ -304,6 +304,10 @@ func (c *Checker) address(p *probe) (Verdict, bool) {
 	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
 	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	upstream, err := p.ref.GGCR(c.nameOptions(p.ref.Domain)...)
+	if err == nil && p.ref.Domain == dockerHubDomain {
+		// The same repository and tag or digest, on the host the nodes ask.
+		upstream, err = name.ParseReference(dockerHubHost+strings.TrimPrefix(p.ref.Pull, dockerHubDomain), c.nameOptions(p.ref.Domain)...)
+	}
 	if err != nil {
 		var unsupported *reference.UnsupportedDigestError
 		if errors.As(err, &unsupported) {
@@ -334,6 +338,18 @@ func (c *Checker) address(p *probe) (Verdict, bool) {
 	p.hosts = append(p.hosts, probeHost{ref: upstream})
 	return Verdict{}, true
 }
+
+// dockerHubHost is the host containerd asks for docker.io images after the mirrors: without a
+// server in hosts.toml, its default host for docker.io is https://registry-1.docker.io
+// (containerd core/remotes/docker/config/hosts.go, ConfigureHosts; core/remotes/docker/
+// registry.go and resolver.go, DefaultHost, say the same). go-containerregistry would dial
+// index.docker.io, the same service under a name that egress firewalls, proxy rules and DNS
+// views written for the nodes need not allow. Only the host changes: credentials are still
+// matched against the image's name (docker.io/...), as the kubelet does.
+const (
+	dockerHubDomain = "docker.io"
+	dockerHubHost   = "registry-1.docker.io"
+)
 
 // nameOptions marks an insecure registry (--insecure-registries): go-containerregistry must be
 // told, or it never tries plain HTTP for a registry it does not take for a local one.

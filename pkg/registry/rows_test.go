@@ -366,7 +366,7 @@ func TestRows(t *testing.T) {
 // TestDockerHubRateLimit checks the Docker Hub wording of a 429 (row 25).
 func TestDockerHubRateLimit(t *testing.T) {
 	e := newEnv(t)
-	hub := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Public: []string{"library/nginx"}}, "index.docker.io")
+	hub := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Public: []string{"library/nginx"}}, "registry-1.docker.io")
 	push(t, hub, "library/nginx:1.27")
 	hub.SetFault(testregistry.Fault{Status: http.StatusTooManyRequests})
 	c := e.checker(e.options())
