@@ -3,8 +3,12 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
@@ -132,7 +136,7 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	switch f.class {
 	case ClassRateLimited:
 		who := "registry " + domain
-		if domain == "docker.io" {
+		if domain == dockerHubDomain {
 			who = "Docker Hub"
 		}
 		status := f.cause
@@ -144,8 +148,7 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	case ClassRegistryUnavailable:
 		v.Detail = fmt.Sprintf("registry %s unavailable (%s) during admission while checking %s; pull may fail", domain, f.cause, ref.Pull)
 	case ClassDNSFailure:
-		v.Detail = fmt.Sprintf("registry host %q could not be resolved from the admission webhook; pods will likely fail with ErrImagePull", host)
-		v.Fix = "check the registry host name in the image"
+		v.Detail, v.Fix = p.dnsMessage(host, f.mirror)
 	case ClassTLSFailure:
 		v.Detail = fmt.Sprintf("TLS verification failed for %s from the webhook (%s); nodes may trust a different CA", host, f.cause)
 		v.Fix = "if the nodes trust this registry's CA, give pullguard the same CA bundle"
@@ -166,6 +169,70 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 		v.Detail = fmt.Sprintf("registry %s sent an unexpected response while checking %s: %s", domain, ref.Pull, cause)
 	}
 	return v
+}
+
+// dnsMessage explains a host name the webhook could not resolve. The webhook resolves names with
+// its pod's DNS, the nodes with their own, so a failure blames the image only when its own host
+// is the likely cause: a single-label name, or a typo of a well-known registry. Any other host
+// (Docker Hub's registry-1.docker.io, a token service, a mirror, a well-known registry) is named
+// as the webhook's problem, since the user wrote a correct name.
+func (p *probe) dnsMessage(host, mirror string) (detail, fix string) {
+	imageHost := p.ref.Domain
+	if h, _, err := net.SplitHostPort(imageHost); err == nil {
+		imageHost = h
+	}
+	if host != imageHost || mirror != "" || slices.Contains(knownRegistries, host) {
+		what := fmt.Sprintf("host %q", host)
+		switch {
+		case mirror != "":
+			what += fmt.Sprintf(" (the nodes' mirror of %s)", p.ref.Domain)
+		case host == dockerHubHost && p.ref.Domain == dockerHubDomain:
+			what = fmt.Sprintf("Docker Hub's registry host %q (where the nodes pull docker.io images)", host)
+		}
+		return fmt.Sprintf("%s could not be resolved from the admission webhook while checking %s; the nodes use their own DNS; not verified", what, p.ref.Pull),
+			fmt.Sprintf("let the webhook resolve and reach %s (its DNS, egress firewall and proxy rules)", host)
+	}
+	detail = fmt.Sprintf("registry host %q could not be resolved from the admission webhook; pods will likely fail with ErrImagePull", host)
+	if !strings.Contains(host, ".") {
+		return detail + "; a single-label host name rarely resolves on the nodes, which do not use the cluster's DNS search domains",
+			"write the registry's fully qualified host name in the image"
+	}
+	if similar := similarRegistries(host); len(similar) > 0 {
+		quoted := make([]string, len(similar))
+		for i, r := range similar {
+			quoted[i] = strconv.Quote(r)
+		}
+		return detail, "did you mean " + joinOr(quoted) + "?"
+	}
+	return detail, fmt.Sprintf("if the nodes resolve %s, give the webhook the same DNS view", host)
+}
+
+// knownRegistries are the public registries most images come from: a host a typo away from
+// one of them is most likely that typo.
+var knownRegistries = []string{
+	"docker.io", "registry-1.docker.io", "index.docker.io", "ghcr.io", "quay.io", "gcr.io",
+	"registry.k8s.io", "mcr.microsoft.com", "public.ecr.aws",
+}
+
+// similarRegistries returns the known registries at the smallest edit distance from host, if it
+// is at most 1 for names of up to 6 characters ("gcr.io") and 2 beyond ("dokcer.io").
+func similarRegistries(host string) []string {
+	var best []string
+	bestDistance := 3
+	for _, r := range knownRegistries {
+		maxDistance := 2
+		if len(r) <= 6 {
+			maxDistance = 1
+		}
+		switch d := levenshtein.ComputeDistance(host, r); {
+		case d > maxDistance:
+		case d < bestDistance:
+			best, bestDistance = []string{r}, d
+		case d == bestDistance:
+			best = append(best, r)
+		}
+	}
+	return best
 }
 
 // why describes one credential's failure for notes.
