@@ -190,6 +190,13 @@ var lookAlikes = strings.NewReplacer("o", "0", "l", "1", "i", "1")
 // When all fail, the registry's own failure decides, unless a mirror failed for another reason
 // than "not found" (an outage, credentials it refused): the nodes may get the image there, so
 // that failure, made non-definite, is the answer.
+//
+// A digest is asked for under /manifests/ only. containerd's resolver (core/remotes/docker/
+// resolver.go, Resolve) HEADs /blobs/<digest> after every host answered 404 (or failed without
+// an answer), but the pull then fetches the manifest (core/remotes/docker/fetcher.go,
+// dockerFetcher.Fetch) from /manifests/ only for manifest and index media types, and reads any
+// other type from /blobs/ as a root the pull cannot unpack: a digest a registry serves only
+// under /blobs/ fails on the node, so the 404 here is the node's answer (TestDigestOnlyUnderBlobs).
 func (c *Checker) probeHosts(ctx context.Context, p *probe, cred *keyring.Credential) (resolved, failure, bool) {
 	var (
 		mirrorFailure *failure
