@@ -341,8 +341,9 @@ func (c *Checker) address(p *probe) (Verdict, bool) {
 
 // dockerHubHost is the host containerd asks for docker.io images after the mirrors: without a
 // server in hosts.toml, its default host for docker.io is https://registry-1.docker.io
-// (containerd core/remotes/docker/config/hosts.go, ConfigureHosts; core/remotes/docker/
-// registry.go and resolver.go, DefaultHost, say the same). go-containerregistry would dial
+// (containerd core/remotes/docker/config/hosts.go, ConfigureHosts; ConfigureDefaultRegistries
+// in core/remotes/docker/registry.go and DefaultHost in resolver.go say the same, and no ?ns=
+// goes to it: it is not a mirror, see RegistryHost.isProxy). go-containerregistry would dial
 // index.docker.io, the same service under a name that egress firewalls, proxy rules and DNS
 // views written for the nodes need not allow. Only the host changes: credentials are still
 // matched against the image's name (docker.io/...), as the kubelet does.

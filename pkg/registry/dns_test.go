@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
 
 // TestDNSMessages: a host the webhook cannot resolve is Unverifiable, and the message blames the
@@ -89,6 +90,39 @@ func TestSimilarRegistries(t *testing.T) {
 			got := similarRegistries(tc.host)
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("similarRegistries(%q) = %q, want %q", tc.host, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDNSMessageHosts covers the hosts the loopback network cannot stage: a token service or a
+// blob CDN on another host than the registry.
+func TestDNSMessageHosts(t *testing.T) {
+	tests := map[string]struct {
+		image, host, mirror string
+		detail, fix         string
+	}{
+		"Docker Hub's token service": {image: "nginx:1.27", host: "auth.docker.io",
+			detail: `host "auth.docker.io" could not be resolved from the admission webhook while checking docker.io/library/nginx:1.27; the nodes use their own DNS; not verified`,
+			fix:    "let the webhook resolve and reach auth.docker.io (its DNS, egress firewall and proxy rules)"},
+		"a registry's token service": {image: "reg.example.com:5000/team/app:v1", host: "auth.example.com",
+			detail: `host "auth.example.com" could not be resolved`, fix: "let the webhook resolve and reach auth.example.com"},
+		"the image's host with a port": {image: "reg.example.com:5000/team/app:v1", host: "reg.example.com",
+			detail: `registry host "reg.example.com" could not be resolved from the admission webhook; pods will likely fail with ErrImagePull`,
+			fix:    "if the nodes resolve reg.example.com, give the webhook the same DNS view"},
+		"a mirror named like the registry": {image: "reg.example.com/team/app:v1", host: "reg.example.com", mirror: "reg.example.com:5000",
+			detail: `host "reg.example.com" (the nodes' mirror of reg.example.com)`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ref, err := reference.Parse(tc.image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &probe{ref: ref}
+			detail, fix := p.dnsMessage(tc.host, tc.mirror)
+			if !strings.Contains(detail, tc.detail) || !strings.Contains(fix, tc.fix) {
+				t.Errorf("dnsMessage(%q) = %q, %q; want them to contain %q, %q", tc.host, detail, fix, tc.detail, tc.fix)
 			}
 		})
 	}

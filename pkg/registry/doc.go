@@ -38,7 +38,9 @@
 //
 // # Probing
 //
-// For each candidate credential in the kubelet's order (anonymous only when none matched):
+// Hosts are asked as containerd asks them: the nodes' mirrors (Options.Mirrors) in order, then
+// the registry, docker.io at registry-1.docker.io. For each candidate credential in the
+// kubelet's order (anonymous only when none matched):
 // when candidate platforms are given and the registry does not count manifest GETs as pulls
 // (Options.SinglePlatformCheckSkip, Docker Hub by default), GET the manifest, whose body gives
 // an index's platforms or a single image's config digest; that config blob is read once per
