@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/registry/egress"
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
 )
 
 // The benchmarks run against a loopback registry with the Bearer token flow. Compare

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // TestDigestOnlyUnderBlobs pins what the node does with a digest that a registry answers 404 for

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // tokenRegistry starts a Bearer registry at reg.example.com with user alice and team/app tags.

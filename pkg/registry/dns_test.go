@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
 

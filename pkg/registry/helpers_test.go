@@ -13,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // TestMirrors follows containerd's hosts.toml (spec §6.1, rows 41 and 42): the nodes try the

@@ -31,9 +31,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/registry"
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
 )
 
 // secretLog is everything controller-runtime's and pullguard's loggers write in this test
