@@ -55,6 +55,64 @@ type Bundle struct {
 // Generate creates an ECDSA P-256 CA and a serving certificate for dnsNames and ips, both valid
 // for validity from now. The serving certificate is usable for TLS server authentication only.
 func Generate(dnsNames []string, ips []net.IP, validity time.Duration) (*Bundle, error) {
+	ca, err := NewCA(validity)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Issue(dnsNames, ips, validity)
+}
+
+// CA is a private certificate authority held in memory, for callers that issue several serving
+// certificates from one CA (the test registries of a test share one CA file). Its key is never
+// written anywhere.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// CertPEM is the CA certificate, PEM-encoded: what a client trusts.
+	CertPEM []byte
+}
+
+// NewCA creates an ECDSA P-256 CA valid for validity from now.
+func NewCA(validity time.Duration) (*CA, error) {
+	if validity <= 0 {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidValidity, validity)
+	}
+	notBefore := time.Now().Add(-clockSkew)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	template := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "pullguard-ca"},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(clockSkew + validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		// The CA signs leaves only, never another CA.
+		MaxPathLenZero: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("creating CA certificate: %w", err)
+	}
+	// Sign with the parsed certificate so that the leaf's AuthorityKeyId is taken from the CA's
+	// generated SubjectKeyId.
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+	}
+	return &CA{cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+// Issue signs a serving certificate for dnsNames and ips, valid for validity from now (and never
+// beyond the CA), usable for TLS server authentication only.
+func (ca *CA) Issue(dnsNames []string, ips []net.IP, validity time.Duration) (*Bundle, error) {
 	if len(dnsNames) == 0 && len(ips) == 0 {
 		return nil, ErrNoSubjects
 	}
@@ -63,37 +121,9 @@ func Generate(dnsNames []string, ips []net.IP, validity time.Duration) (*Bundle,
 	}
 	notBefore := time.Now().Add(-clockSkew)
 	notAfter := notBefore.Add(clockSkew + validity)
-
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating CA key: %w", err)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
 	}
-	caSerial, err := serialNumber()
-	if err != nil {
-		return nil, err
-	}
-	caTemplate := &x509.Certificate{
-		SerialNumber:          caSerial,
-		Subject:               pkix.Name{CommonName: "pullguard-ca"},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		// The CA signs leaves only, never another CA.
-		MaxPathLenZero: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("creating CA certificate: %w", err)
-	}
-	// Sign with the parsed certificate so that the leaf's AuthorityKeyId is taken from the CA's
-	// generated SubjectKeyId.
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("parsing CA certificate: %w", err)
-	}
-
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating serving key: %w", err)
@@ -119,7 +149,7 @@ func Generate(dnsNames []string, ips []net.IP, validity time.Duration) (*Bundle,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 	}
-	certDER, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
+	certDER, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return nil, fmt.Errorf("creating serving certificate: %w", err)
 	}
@@ -128,7 +158,7 @@ func Generate(dnsNames []string, ips []net.IP, validity time.Duration) (*Bundle,
 		return nil, fmt.Errorf("encoding serving key: %w", err)
 	}
 	return &Bundle{
-		CACert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		CACert: ca.CertPEM,
 		Cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}),
 		Key:    pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}, nil

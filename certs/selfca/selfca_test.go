@@ -288,3 +288,36 @@ func TestHandshake(t *testing.T) {
 		})
 	}
 }
+
+// TestCAIssue: certificates issued by one CA all verify against that CA alone (the test
+// registries of one test share a CA file), and none outlives the CA.
+func TestCAIssue(t *testing.T) {
+	ca, err := selfca.NewCA(time.Hour)
+	if err != nil {
+		t.Fatalf("NewCA: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca.CertPEM) {
+		t.Fatal("CA PEM does not load into a pool")
+	}
+	caCert := parseCert(t, ca.CertPEM)
+	for _, host := range []string{"localhost", "index.docker.io"} {
+		b, err := ca.Issue([]string{host}, []net.IP{net.IPv4(127, 0, 0, 1)}, 48*time.Hour)
+		if err != nil {
+			t.Fatalf("Issue(%s): %v", host, err)
+		}
+		if !slices.Equal(b.CACert, ca.CertPEM) {
+			t.Errorf("Issue(%s): bundle names another CA", host)
+		}
+		leaf := parseCert(t, b.Cert)
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: host}); err != nil {
+			t.Errorf("Issue(%s): %v", host, err)
+		}
+		if leaf.NotAfter.After(caCert.NotAfter) {
+			t.Errorf("Issue(%s): valid until %s, after its CA (%s)", host, leaf.NotAfter, caCert.NotAfter)
+		}
+	}
+	if _, err := ca.Issue(nil, nil, time.Hour); !errors.Is(err, selfca.ErrNoSubjects) {
+		t.Errorf("Issue without subjects: %v, want %v", err, selfca.ErrNoSubjects)
+	}
+}
