@@ -10,6 +10,7 @@ import (
 
 	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/internal/testbed/bedtest"
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
@@ -280,18 +281,18 @@ func TestRegistryOutage(t *testing.T) {
 	if err := stopped.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	hanging, err := testbed.StartBlackhole()
+	hanging, err := testregistry.NewSilent()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = hanging.Close() })
+	t.Cleanup(hanging.Close)
 
 	tests := map[string]struct {
 		host  string
 		image string
 	}{
 		"registry stopped": {host: stopped.Host, image: stoppedImages.Public},
-		"registry hanging": {host: hanging.Host, image: hanging.Host + "/" + testbed.RepoWeb + ":1.0"},
+		"registry hanging": {host: hanging.Addr, image: hanging.Addr + "/" + testbed.RepoWeb + ":1.0"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -99,9 +99,9 @@ func fileTail(path string, n int) string {
 	return string(b)
 }
 
-// freePort returns a loopback port that was free a moment ago. The child that binds it may lose a
+// FreePort returns a loopback port that was free a moment ago. The child that binds it may lose a
 // race with another process; callers retry the start in that case.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)

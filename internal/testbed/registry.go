@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -68,7 +67,7 @@ type Registry struct {
 
 	tls   *TLSMaterial
 	proc  *process
-	front *http.Server
+	front *testregistry.Front
 	token *tokenServer
 
 	mu        sync.Mutex
@@ -142,7 +141,7 @@ func (r *Registry) writeAuth(opts RegistryOptions) (string, error) {
 }
 
 func (r *Registry) startProcess(ctx context.Context, opts RegistryOptions, authConfig string) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -179,7 +178,7 @@ http:
 	}
 	r.proc = p
 	if err := r.waitReady(ctx); err != nil {
-		_ = r.front.Close()
+		r.front.Close()
 		r.front = nil
 		_ = p.stop()
 		r.proc = nil
@@ -189,36 +188,19 @@ http:
 }
 
 func (r *Registry) startFront(upstream string) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	proxy := testregistry.Proxy(&url.URL{Scheme: "https", Host: upstream}, &http.Transport{
+		TLSClientConfig:       r.tls.clientConfig(),
+		Proxy:                 nil,
+		ResponseHeaderTimeout: 30 * time.Second,
+	})
+	front, err := testregistry.StartFront(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.count(req.URL.Path)
+		proxy.ServeHTTP(w, req)
+	}), testregistry.FrontConfig{TLS: r.tls.serverConfig(), HTTP2: true})
 	if err != nil {
-		return fmt.Errorf("listening for the registry front: %w", err)
+		return fmt.Errorf("starting the registry front: %w", err)
 	}
-	r.Host = l.Addr().String()
-	target := &url.URL{Scheme: "https", Host: upstream}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			// The registry builds Location headers (blob uploads) from Host: keep the front's.
-			pr.Out.Host = pr.In.Host
-		},
-		Transport: &http.Transport{
-			TLSClientConfig:       r.tls.clientConfig(),
-			Proxy:                 nil,
-			ResponseHeaderTimeout: 30 * time.Second,
-		},
-		ErrorLog: discardLogger(),
-	}
-	front := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			r.count(req.URL.Path)
-			proxy.ServeHTTP(w, req)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		TLSConfig:         r.tls.serverConfig(),
-		ErrorLog:          discardLogger(),
-	}
-	r.front = front
-	go func() { _ = front.ServeTLS(l, "", "") }()
+	r.front, r.Host = front, front.Addr
 	return nil
 }
 
@@ -307,7 +289,7 @@ func (r *Registry) Stop() error {
 	r.stopOnce.Do(func() {
 		var errs []error
 		if r.front != nil {
-			errs = append(errs, r.front.Close())
+			r.front.Close()
 		}
 		if r.proc != nil {
 			errs = append(errs, r.proc.stop())

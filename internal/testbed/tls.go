@@ -4,8 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"path/filepath"
 	"time"
@@ -56,11 +54,6 @@ func NewLoopbackTLS(dir string) (*TLSMaterial, error) {
 // clientConfig trusts only this CA.
 func (m *TLSMaterial) clientConfig() *tls.Config {
 	return &tls.Config{RootCAs: m.Pool, MinVersion: tls.VersionTLS12}
-}
-
-// discardLogger silences net/http's server error log (TLS handshake noise from probes).
-func discardLogger() *log.Logger {
-	return log.New(io.Discard, "", 0)
 }
 
 // serverConfig serves the loopback certificate.

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // Account is a registry user.
@@ -95,7 +97,7 @@ func startTokenServer(serving *TLSMaterial, service string, accounts []Account, 
 		Handler:           http.HandlerFunc(ts.serveToken),
 		ReadHeaderTimeout: 5 * time.Second,
 		TLSConfig:         serving.serverConfig(),
-		ErrorLog:          discardLogger(),
+		ErrorLog:          testregistry.DiscardLog(),
 	}
 	go func() { _ = ts.srv.ServeTLS(l, "", "") }()
 	return ts, nil

@@ -66,7 +66,7 @@ func StartWebhook(ctx context.Context, opts WebhookOptions) (*Webhook, error) {
 	}
 	ports := make([]int, 3)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = FreePort(); err != nil {
 			return nil, err
 		}
 	}

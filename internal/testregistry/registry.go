@@ -15,16 +15,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 )
@@ -81,36 +77,12 @@ type Config struct {
 	Service string
 }
 
-// Fault makes a Registry misbehave; see SetFault.
-type Fault struct {
-	// Status, when non-zero, is answered instead of the real response, with a registry error body
-	// (TOOMANYREQUESTS for 429, UNAVAILABLE otherwise).
-	Status int
-	// RetryAfter is sent as the Retry-After header with Status.
-	RetryAfter string
-	// Hang holds the request open without answering until the client goes away or the registry
-	// is closed.
-	Hang bool
-	// All applies the fault to every request (ping and token included), not only to manifest
-	// requests; Blobs to blob (and any other non-manifest /v2/) requests only.
-	All   bool
-	Blobs bool
-	// ManifestBytes, when positive, answers manifest requests with a body of that many bytes.
-	ManifestBytes int64
-	// NoHeadDigest drops Docker-Content-Digest from manifest HEAD responses (old registries do).
-	NoHeadDigest bool
-	// Delay holds each affected request this long before it is served (or faulted).
-	Delay time.Duration
-	// Times limits the fault to the first Times affected requests (0: every one).
-	Times int64
-}
-
 // Registry is a running fake registry.
 type Registry struct {
 	cfg     Config
 	backend http.Handler
-	server  *httptest.Server
-	closing chan struct{}
+	front   *Front
+	faults  *Faults
 	once    sync.Once
 
 	// CA signed the serving certificate; clients must trust it.
@@ -121,9 +93,6 @@ type Registry struct {
 	Port string
 
 	counts map[Kind]*atomic.Int64
-	fault  atomic.Pointer[Fault]
-	// faulted counts the requests the current fault applied to, for Fault.Times.
-	faulted atomic.Int64
 	// inFlight and maxInFlight measure concurrent requests.
 	inFlight, maxInFlight atomic.Int64
 
@@ -158,8 +127,8 @@ func New(cfg Config) (*Registry, error) {
 	}
 	r := &Registry{
 		cfg:     cfg,
-		backend: ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))),
-		closing: make(chan struct{}),
+		backend: ggcrregistry.New(ggcrregistry.Logger(DiscardLog())),
+		faults:  NewFaults(),
 		CA:      ca,
 		counts:  make(map[Kind]*atomic.Int64, len(kinds)),
 		tokens:  map[string]map[string]bool{},
@@ -167,26 +136,23 @@ func New(cfg Config) (*Registry, error) {
 	for _, k := range kinds {
 		r.counts[k] = new(atomic.Int64)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Every request is counted, faulted or not; the fault comes before authentication, as a
+	// failing registry's load balancer does.
+	front, err := StartFront(r.observe(r.faults.Handler(http.HandlerFunc(r.serveHTTP))), FrontConfig{
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listening on loopback: %w", err)
+		return nil, err
 	}
-	r.server = httptest.NewUnstartedServer(http.HandlerFunc(r.serveHTTP))
-	r.server.Listener = ln
-	r.server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	r.server.Config.ErrorLog = log.New(io.Discard, "", 0)
-	r.server.StartTLS()
-	r.Addr = ln.Addr().String()
-	_, r.Port, _ = net.SplitHostPort(r.Addr)
+	r.front, r.Addr, r.Port = front, front.Addr, front.Port
 	return r, nil
 }
 
 // Close stops the registry, releasing hanging requests first.
 func (r *Registry) Close() {
 	r.once.Do(func() {
-		close(r.closing)
-		r.server.CloseClientConnections()
-		r.server.Close()
+		r.faults.Close()
+		r.front.Close()
 	})
 }
 
@@ -214,26 +180,7 @@ func (r *Registry) ResetCounts() {
 func (r *Registry) MaxInFlight() int64 { return r.maxInFlight.Load() }
 
 // SetFault makes the registry misbehave from now on; the zero Fault restores normal service.
-func (r *Registry) SetFault(f Fault) {
-	r.faulted.Store(0)
-	r.fault.Store(&f)
-}
-
-// activeFault returns the fault that applies to a request of kind k, if any.
-func (r *Registry) activeFault(k Kind) *Fault {
-	f := r.fault.Load()
-	if f == nil {
-		return nil
-	}
-	manifest := k == KindManifestHead || k == KindManifestGet
-	if !(f.All || (f.Blobs && k == KindOther) || (!f.Blobs && manifest)) {
-		return nil
-	}
-	if n := r.faulted.Add(1); f.Times > 0 && n > f.Times {
-		return nil
-	}
-	return f
-}
+func (r *Registry) SetFault(f Fault) { r.faults.Set(f) }
 
 func kindOf(req *http.Request) Kind {
 	switch {
@@ -249,50 +196,37 @@ func kindOf(req *http.Request) Kind {
 	return KindOther
 }
 
-func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	kind := kindOf(req)
-	r.counts[kind].Add(1)
-	if ns := req.URL.Query().Get("ns"); ns != "" && kind != KindToken {
-		r.mu.Lock()
-		if r.namespaces == nil {
-			r.namespaces = map[string]bool{}
+// observe counts each request by kind, records its ?ns= and measures concurrency.
+func (r *Registry) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		kind := kindOf(req)
+		r.counts[kind].Add(1)
+		if ns := req.URL.Query().Get("ns"); ns != "" && kind != KindToken {
+			r.mu.Lock()
+			if r.namespaces == nil {
+				r.namespaces = map[string]bool{}
+			}
+			r.namespaces[ns] = true
+			r.mu.Unlock()
 		}
-		r.namespaces[ns] = true
-		r.mu.Unlock()
-	}
-	n := r.inFlight.Add(1)
-	defer r.inFlight.Add(-1)
-	for {
-		m := r.maxInFlight.Load()
-		if n <= m || r.maxInFlight.CompareAndSwap(m, n) {
-			break
-		}
-	}
-
-	if f := r.activeFault(kind); f != nil {
-		if f.Delay > 0 {
-			t := time.NewTimer(f.Delay)
-			select {
-			case <-t.C:
-			case <-req.Context().Done():
-				t.Stop()
-				return
-			case <-r.closing:
-				t.Stop()
-				return
+		n := r.inFlight.Add(1)
+		defer r.inFlight.Add(-1)
+		for {
+			m := r.maxInFlight.Load()
+			if n <= m || r.maxInFlight.CompareAndSwap(m, n) {
+				break
 			}
 		}
-		if f.NoHeadDigest && kind == KindManifestHead {
-			w = &dropDigest{ResponseWriter: w}
-		}
-		if r.applyFault(w, req, f, kind) {
-			return
-		}
-	}
+		next.ServeHTTP(w, req)
+	})
+}
 
+// serveHTTP authenticates and serves a request.
+func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
+	kind := kindOf(req)
 	if kind == KindToken {
 		if r.cfg.Auth != AuthBearer {
-			writeError(w, http.StatusNotFound, "NOT_FOUND", "no token service here")
+			WriteError(w, http.StatusNotFound, "NOT_FOUND", "no token service here")
 			return
 		}
 		r.serveToken(w, req)
@@ -332,54 +266,6 @@ func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	r.backend.ServeHTTP(w, req)
-}
-
-// applyFault answers req according to f and reports whether it did.
-func (r *Registry) applyFault(w http.ResponseWriter, req *http.Request, f *Fault, kind Kind) bool {
-	switch {
-	case f.Hang:
-		select {
-		case <-req.Context().Done():
-		case <-r.closing:
-		}
-		return true
-	case f.Status != 0:
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		code := "UNAVAILABLE"
-		if f.Status == http.StatusTooManyRequests {
-			code = "TOOMANYREQUESTS"
-		}
-		writeError(w, f.Status, code, http.StatusText(f.Status))
-		return true
-	case f.ManifestBytes > 0 && (kind == KindManifestHead || kind == KindManifestGet):
-		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("0", 64))
-		w.Header().Set("Content-Length", fmt.Sprint(f.ManifestBytes))
-		w.WriteHeader(http.StatusOK)
-		if req.Method == http.MethodGet {
-			chunk := []byte(strings.Repeat("x", 32<<10))
-			for left := f.ManifestBytes; left > 0; left -= int64(len(chunk)) {
-				if left < int64(len(chunk)) {
-					chunk = chunk[:left]
-				}
-				if _, err := w.Write(chunk); err != nil {
-					break
-				}
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// dropDigest removes Docker-Content-Digest from a response, as some old registries do on HEAD.
-type dropDigest struct{ http.ResponseWriter }
-
-func (d *dropDigest) WriteHeader(status int) {
-	d.Header().Del("Docker-Content-Digest")
-	d.ResponseWriter.WriteHeader(status)
 }
 
 // repository extracts the repository name from /v2/<name>/{manifests,blobs,tags}/...
@@ -430,7 +316,7 @@ func (r *Registry) basicUser(req *http.Request) (user string, ok, present bool) 
 
 func (r *Registry) challengeBasic(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="testregistry"`)
-	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+	WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
 }
 
 func (r *Registry) challengeBearer(w http.ResponseWriter, req *http.Request, repo, errCode string) {
@@ -442,15 +328,15 @@ func (r *Registry) challengeBearer(w http.ResponseWriter, req *http.Request, rep
 		c += fmt.Sprintf(`,error=%q`, errCode)
 	}
 	w.Header().Set("WWW-Authenticate", c)
-	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+	WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
 }
 
 func (r *Registry) deny(w http.ResponseWriter, req *http.Request, repo string) {
 	switch r.cfg.Deny {
 	case http.StatusForbidden:
-		writeError(w, http.StatusForbidden, "DENIED", "requested access to the resource is denied")
+		WriteError(w, http.StatusForbidden, "DENIED", "requested access to the resource is denied")
 	case http.StatusNotFound:
-		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+		WriteError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
 	default:
 		if r.cfg.Auth == AuthBearer {
 			r.challengeBearer(w, req, repo, "insufficient_scope")
@@ -482,7 +368,7 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if req.URL.Query().Get("service") != r.cfg.Service {
-		writeError(w, http.StatusBadRequest, "DENIED", "unknown service")
+		WriteError(w, http.StatusBadRequest, "DENIED", "unknown service")
 		return
 	}
 	grant := map[string]bool{}
@@ -509,12 +395,4 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 300})
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]string{{"code": code, "message": msg}},
-	})
 }
