@@ -1,9 +1,11 @@
-package bench
+package bench_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/pullguard/pullguard/internal/bench"
 )
 
 // BenchmarkAdmissionTLS posts the review of a three-container Deployment over TLS to the
@@ -13,7 +15,7 @@ import (
 func BenchmarkAdmissionTLS(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	e, err := StartThroughputEnv(ctx, 64)
+	e, err := bench.StartThroughputEnv(ctx, 64)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func BenchmarkAdmissionTLS(b *testing.B) {
 func BenchmarkAdmissionTLSRatio(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	e, err := StartThroughputEnv(ctx, 8)
+	e, err := bench.StartThroughputEnv(ctx, 8)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func BenchmarkCacheMemory100k(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	for b.Loop() {
-		m, err := MeasureCacheMemory(ctx, 100_000)
+		m, err := bench.MeasureCacheMemory(ctx, 100_000)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,14 +1,4 @@
-// Package bench measures pullguard against baselines measured in the same run: admission
-// throughput over TLS against a no-op handler on the same server, memory with a full verdict
-// cache, a cold check against one bare authenticated HEAD, and, through a real API server (the
-// internal/testbed control plane), admission latency against a no-op webhook and no webhook,
-// registry load, behaviour under registry faults, and a mixed load.
-//
-// The machines it runs on are shared and noisy, so every result that has a target is a ratio of
-// two measurements interleaved in one run, never an absolute time. Everything listens on
-// loopback, every wait is bounded, and nothing resolves a name through the machine's DNS (see
-// InstallHermeticDNS).
-//
-// The Go benchmarks (bench_*_test.go, `go test -bench`) wrap the same functions for
-// benchstat-comparable output; cmd/benchtable runs them all and prints one table (`make bench`).
+// Package bench holds pullguard's benchmark entry points: the Go benchmarks (`go test
+// -bench=. ./bench/`, benchstat format) and cmd/benchtable, the table of ratios `make bench`
+// prints. The measurements themselves are in internal/bench, shared with e2e/resilience.
 package bench

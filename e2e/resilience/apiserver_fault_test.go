@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pullguard/pullguard/bench"
+	"github.com/pullguard/pullguard/internal/bench"
 	"github.com/pullguard/pullguard/internal/testbed"
 )
 

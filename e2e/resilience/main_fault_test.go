@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pullguard/pullguard/bench"
+	"github.com/pullguard/pullguard/internal/bench"
 	"github.com/pullguard/pullguard/internal/testbed/bedtest"
 )
 

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pullguard/pullguard/bench"
+	"github.com/pullguard/pullguard/internal/bench"
 	"github.com/pullguard/pullguard/internal/testbed"
 )
 

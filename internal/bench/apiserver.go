@@ -56,7 +56,7 @@ type Cluster struct {
 
 	noop      *httptest.Server
 	noopCalls atomic.Int64
-	fronts    []io.Closer
+	fronts    []*FaultFront
 }
 
 // StartCluster starts the test bed and adds the no-op webhook. The webhook runs in this
@@ -97,7 +97,7 @@ func StartCluster(ctx context.Context, progress io.Writer) (_ *Cluster, retErr e
 // Stop stops what StartCluster started.
 func (c *Cluster) Stop() error {
 	for _, f := range c.fronts {
-		_ = f.Close()
+		f.Close()
 	}
 	if c.noop != nil {
 		c.noop.Close()

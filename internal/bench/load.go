@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // RegistryLoad is what reached the registry for a batch of admissions.
@@ -239,7 +240,7 @@ func (c *Cluster) MeasureMixedLoad(ctx context.Context, clients, perClient, webh
 	if err != nil {
 		return res, err
 	}
-	failing, err := c.StartFaultFront(Fault{Status: 503})
+	failing, err := c.StartFaultFront(Fault{Registry: testregistry.Fault{Status: 503}})
 	if err != nil {
 		return res, err
 	}

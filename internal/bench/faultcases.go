@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // FaultCase is one registry fault and what the webhook must answer under it.
@@ -35,14 +36,14 @@ func FaultCases() []FaultCase {
 	timeout := []string{"did not answer in time"}
 	return []FaultCase{
 		{Name: "latency 0", Pullable: true},
-		{Name: "latency 100ms", Fault: Fault{Delay: 100 * time.Millisecond}, Pullable: true},
+		{Name: "latency 100ms", Fault: Fault{Registry: testregistry.Fault{Delay: 100 * time.Millisecond}}, Pullable: true},
 		// The webhook's default response-header timeout is 2 s: a registry that takes 2 s is at the edge.
-		{Name: "latency 2s", Fault: Fault{Delay: 2 * time.Second}, Either: true, Words: timeout},
-		{Name: "latency forever", Fault: Fault{Hang: true}, Words: timeout},
-		{Name: "429 with Retry-After", Fault: Fault{Status: http.StatusTooManyRequests, RetryAfter: "120"}, Words: []string{"rate limit", "429", "Retry-After 120"}},
-		{Name: "429 without Retry-After", Fault: Fault{Status: http.StatusTooManyRequests}, Words: []string{"rate limit", "429"}},
-		{Name: "503", Fault: Fault{Status: http.StatusServiceUnavailable}, Words: append([]string{"503"}, unavailable...)},
-		{Name: "connection reset", Fault: Fault{Reset: true}, Words: unavailable},
+		{Name: "latency 2s", Fault: Fault{Registry: testregistry.Fault{Delay: 2 * time.Second}}, Either: true, Words: timeout},
+		{Name: "latency forever", Fault: Fault{Registry: testregistry.Fault{Hang: true}}, Words: timeout},
+		{Name: "429 with Retry-After", Fault: Fault{Registry: testregistry.Fault{Status: http.StatusTooManyRequests, RetryAfter: "120"}}, Words: []string{"rate limit", "429", "Retry-After 120"}},
+		{Name: "429 without Retry-After", Fault: Fault{Registry: testregistry.Fault{Status: http.StatusTooManyRequests}}, Words: []string{"rate limit", "429"}},
+		{Name: "503", Fault: Fault{Registry: testregistry.Fault{Status: http.StatusServiceUnavailable}}, Words: append([]string{"503"}, unavailable...)},
+		{Name: "connection reset", Fault: Fault{Registry: testregistry.Fault{Reset: true}}, Words: unavailable},
 		{Name: "TLS handshake failure", Fault: Fault{UntrustedCertificate: true}, Words: []string{"TLS verification failed"}},
 		{Name: "DNS failure", UnresolvableHost: true, Words: []string{"could not be resolved", unresolvableHost}},
 		{Name: "token endpoint down", Fault: Fault{Token: &TokenFault{Down: true}}, Words: unavailable},

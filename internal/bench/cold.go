@@ -17,6 +17,7 @@ import (
 	ctrladmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/registry"
 	"github.com/pullguard/pullguard/pkg/registry/egress"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
@@ -156,7 +157,7 @@ func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int, rtt time
 	}
 	secret := c.pullSecret()
 	if rtt > 0 {
-		front, err := c.StartFaultFront(Fault{RTT: rtt, Token: &TokenFault{Delay: rtt}})
+		front, err := c.StartFaultFront(Fault{Registry: testregistry.Fault{RTT: rtt}, Token: &TokenFault{Delay: rtt}})
 		if err != nil {
 			return res, err
 		}
