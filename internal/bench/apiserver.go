@@ -221,7 +221,7 @@ func (w *warningCollector) list() []string {
 // PushImage pushes a small linux/amd64 image to the bed's token-auth registry as repoTag and
 // returns its reference.
 func (c *Cluster) PushImage(ctx context.Context, repoTag string) (string, error) {
-	img, err := platformImage()
+	img, err := linuxAMD64Image()
 	if err != nil {
 		return "", err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,8 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -36,6 +33,7 @@ import (
 
 	"github.com/pullguard/pullguard/cmd/webhook/app"
 	"github.com/pullguard/pullguard/internal/testbed"
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
@@ -72,7 +70,7 @@ func (r *localRegistry) Close() { r.server.Close() }
 
 // push stores a small linux/amd64 image as repoTag and returns its reference.
 func (r *localRegistry) push(ctx context.Context, repoTag string) (string, error) {
-	img, err := platformImage()
+	img, err := linuxAMD64Image()
 	if err != nil {
 		return "", err
 	}
@@ -86,25 +84,6 @@ func (r *localRegistry) push(ctx context.Context, repoTag string) (string, error
 		return "", fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	return ref.String(), nil
-}
-
-// platformImage is a small random image whose config says linux/amd64, as real images do.
-func platformImage() (v1.Image, error) {
-	img, err := random.Image(256, 1)
-	if err != nil {
-		return nil, fmt.Errorf("generating an image: %w", err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("reading an image config: %w", err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		return nil, fmt.Errorf("setting an image platform: %w", err)
-	}
-	return img, nil
 }
 
 // engineOptions are the webhook's registry defaults with the loopback hosts allowlisted (as the
@@ -205,7 +184,7 @@ type admissionServer struct {
 // startAdmissionServer serves handlers (path → handler) on the webhook's server, built as the
 // webhook builds it, with a certificate from l.
 func startAdmissionServer(l *testbed.TLSMaterial, clients int, handlers map[string]http.Handler) (*admissionServer, error) {
-	port, err := freePort()
+	port, err := testbed.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -274,19 +253,15 @@ func (s *admissionServer) post(ctx context.Context, path string, body []byte) (*
 	return out.Response, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func tempDir(prefix string) (string, func(), error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating a temporary directory: %w", err)
 	}
 	return dir, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// linuxAMD64Image is a small random image whose config says linux/amd64, as real images do.
+func linuxAMD64Image() (v1.Image, error) {
+	return testregistry.PlatformImage(v1.Platform{OS: "linux", Architecture: "amd64"})
 }

@@ -8,9 +8,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // Fixture repositories: demo/* is public on the token-auth registry, private/* needs credentials.
@@ -40,6 +40,12 @@ type Images struct {
 	ToDelete string
 }
 
+// The fixtures' platforms, in their configs as in their index entries.
+var (
+	linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+	linuxARM64 = v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+)
+
 // PushFixtures pushes every fixture with the pusher account and returns their references.
 func PushFixtures(ctx context.Context, r *Registry, pusher Account) (Images, error) {
 	imgs := Images{
@@ -51,11 +57,11 @@ func PushFixtures(ctx context.Context, r *Registry, pusher Account) (Images, err
 		ARM64Image: r.Ref(RepoARM64Only + ":single"),
 		ToDelete:   r.Ref(RepoWeb + ":to-delete"),
 	}
-	amd64, err := platformImage("linux", "amd64")
+	amd64, err := testregistry.PlatformImage(linuxAMD64)
 	if err != nil {
 		return Images{}, err
 	}
-	arm64, err := platformImage("linux", "arm64")
+	arm64, err := testregistry.PlatformImage(linuxARM64)
 	if err != nil {
 		return Images{}, err
 	}
@@ -74,11 +80,11 @@ func PushFixtures(ctx context.Context, r *Registry, pusher Account) (Images, err
 		}
 	}
 	multi := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &linuxAMD64}},
+		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &linuxARM64}},
 	)
 	armOnly := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.DockerManifestList),
-		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &linuxARM64}},
 	)
 	for _, p := range []struct {
 		ref string
@@ -96,28 +102,6 @@ func PushFixtures(ctx context.Context, r *Registry, pusher Account) (Images, err
 		}
 	}
 	return imgs, nil
-}
-
-// platformImage is a small random image whose config names its platform, as real images do.
-func platformImage(goos, goarch string) (v1.Image, error) {
-	img, err := random.Image(512, 1)
-	if err != nil {
-		return nil, fmt.Errorf("generating a fixture image: %w", err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("reading a fixture config: %w", err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = goos, goarch
-	if goarch == "arm64" {
-		cf.Variant = "v8"
-	}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		return nil, fmt.Errorf("setting a fixture platform: %w", err)
-	}
-	return img, nil
 }
 
 func writeImage(refStr string, img v1.Image, opts []remote.Option) error {
