@@ -13,13 +13,7 @@ import (
 // handler that allows at once on the same server. Compare the two with benchstat; cmd/benchtable
 // reports their throughput ratio measured interleaved.
 func BenchmarkAdmissionTLS(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	e, err := bench.StartThroughputEnv(ctx, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
+	ctx, e := throughputEnv(b, 64)
 	for name, admit := range map[string]func(context.Context) error{"pullguard": e.AdmitPullguard, "noop": e.AdmitNoop} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -38,13 +32,7 @@ func BenchmarkAdmissionTLS(b *testing.B) {
 // BenchmarkAdmissionTLSRatio reports the interleaved throughput ratio itself (pullguard/no-op,
 // target >= 0.9) at 8 concurrent clients, one measurement of about a second per iteration.
 func BenchmarkAdmissionTLSRatio(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	e, err := bench.StartThroughputEnv(ctx, 8)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
+	ctx, e := throughputEnv(b, 8)
 	var sum float64
 	for b.Loop() {
 		r := e.MeasureThroughput(ctx, 8, time.Second)
@@ -71,4 +59,18 @@ func BenchmarkCacheMemory100k(b *testing.B) {
 		b.ReportMetric(float64(m.HeapDelta())/float64(m.Entries), "heap-B/entry")
 		b.ReportMetric(float64(m.HeldRSS)/(1<<20), "held-rss-MiB")
 	}
+}
+
+// throughputEnv starts the in-process admission server for clients, stopped when b ends, and
+// the context that bounds the benchmark.
+func throughputEnv(b *testing.B, clients int) (context.Context, *bench.ThroughputEnv) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	e, err := bench.StartThroughputEnv(ctx, clients)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.Close)
+	return ctx, e
 }

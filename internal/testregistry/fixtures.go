@@ -35,36 +35,32 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (r *Registry) pushRef(repoTag string) (name.Reference, error) {
+// pushable is an image or an index.
+type pushable interface {
+	remote.Taggable
+	Digest() (v1.Hash, error)
+}
+
+// push stores t, with everything it references, as repoTag and returns its digest.
+func (r *Registry) push(repoTag string, t pushable) (v1.Hash, error) {
 	ref, err := name.ParseReference(pushHost + "/" + repoTag)
 	if err != nil {
-		return nil, fmt.Errorf("parsing %q: %w", repoTag, err)
+		return v1.Hash{}, fmt.Errorf("parsing %q: %w", repoTag, err)
 	}
-	return ref, nil
+	if err := remote.Push(ref, t, remote.WithTransport(handlerTransport{r.backend})); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", repoTag, err)
+	}
+	return t.Digest()
 }
 
 // PushImage stores img as repoTag ("team/app:v1") and returns its digest.
 func (r *Registry) PushImage(repoTag string, img v1.Image) (v1.Hash, error) {
-	ref, err := r.pushRef(repoTag)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := remote.Write(ref, img, remote.WithTransport(handlerTransport{r.backend})); err != nil {
-		return v1.Hash{}, fmt.Errorf("pushing %s: %w", repoTag, err)
-	}
-	return img.Digest()
+	return r.push(repoTag, img)
 }
 
 // PushIndex stores idx (and its children) as repoTag and returns its digest.
 func (r *Registry) PushIndex(repoTag string, idx v1.ImageIndex) (v1.Hash, error) {
-	ref, err := r.pushRef(repoTag)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := remote.WriteIndex(ref, idx, remote.WithTransport(handlerTransport{r.backend})); err != nil {
-		return v1.Hash{}, fmt.Errorf("pushing %s: %w", repoTag, err)
-	}
-	return idx.Digest()
+	return r.push(repoTag, idx)
 }
 
 // PushManifest stores a raw manifest body with mediaType under repo:tag (e.g. a schema 1
