@@ -4,6 +4,12 @@
 // registries that hide private repositories behind 404, 429 with Retry-After, 503, hangs), and
 // counts the requests it receives by kind.
 //
+// Its fault front is the one every test shares: Faults (the failure modes, as a handler
+// wrapper), Front (the loopback TLS server) and Proxy (a front before a real registry) also
+// serve internal/testbed's counting front before the CNCF Distribution registry and
+// internal/bench's fault fronts; Silent is the registry that accepts and never answers. Its CA
+// is certs/selfca's.
+//
 // It is an ordinary (non-test) package so that e2e and benchmark packages can import it; it
 // only ever listens on 127.0.0.1.
 package testregistry
