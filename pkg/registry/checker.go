@@ -2,15 +2,11 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
@@ -21,10 +17,6 @@ import (
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
-
-// maxCheckDuration bounds a registry check whose caller set no deadline. The API server gives
-// a webhook at most 30 s, so nothing legitimate waits longer.
-const maxCheckDuration = 30 * time.Second
 
 // Checker answers "will the kubelet be able to pull this image?". It is safe for concurrent use;
 // build one per process and share it, so that its caches, coalescing and connection pools work.
@@ -133,166 +125,6 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 		ignored:   req.Keyring.Ignored(),
 	}
 	return c.cached(ctx, p)
-}
-
-// cacheEntry is a cached verdict. A Pullable verdict may outlive its freshness (StaleOnError):
-// it is then served only when a fresh check is Unverifiable.
-type cacheEntry struct {
-	verdict    Verdict
-	checked    time.Time
-	freshUntil time.Time
-}
-
-// cacheKey identifies everything a verdict depends on: the reference the runtime pulls, the
-// candidate credentials in order (as fingerprints, never the secrets), the platform set, and the
-// keyring's explanation and ignored-secret lines (they are part of the message).
-func (p *probe) cacheKey() string {
-	h := sha256.New()
-	for _, cr := range p.creds {
-		h.Write([]byte(cr.Fingerprint()))
-		h.Write([]byte{0})
-	}
-	h.Write([]byte{1})
-	for _, s := range append(slices.Clone(p.explain), p.ignored...) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	var plats []string
-	for _, pl := range p.platforms {
-		plats = append(plats, platforms.FormatAll(pl))
-	}
-	return p.ref.Pull + "|" + hex.EncodeToString(h.Sum(nil)) + "|" + strings.Join(plats, ",")
-}
-
-func (c *Checker) cached(ctx context.Context, p probe) Verdict {
-	key := p.cacheKey()
-	if v, ok := c.fresh(key); ok {
-		result := cacheHit
-		if v.Outcome == NotPullable {
-			result = cacheNegativeHit
-		}
-		c.metrics.cache.WithLabelValues(result).Inc()
-		return v
-	}
-	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
-	// Only a miss needs go-containerregistry's form of the reference (parsing it costs more
-	// than the whole cache hit) and the registry patterns.
-	if v, ok := c.address(&p); !ok {
-		return v
-	}
-
-	// Identical concurrent checks share one flight. The flight must not die with the context of
-	// whichever caller happened to start it (an admission request the API server gave up on
-	// would otherwise fail every follower), so it runs on a context detached from the leader's
-	// cancellation but bounded by the leader's deadline. A follower that outlives that deadline
-	// and got a timeout starts one new flight under its own deadline.
-	for attempt := 0; ; attempt++ {
-		ch := c.flights.DoChan(key, func() (any, error) {
-			// A flight that finished between our cache lookup and DoChan has stored its
-			// verdict already: serve it rather than asking the registry again.
-			if v, ok := c.fresh(key); ok {
-				return flightResult{verdict: v}, nil
-			}
-			fctx, cancel := detach(ctx)
-			defer cancel()
-			v := c.fly(fctx, key, &p)
-			return flightResult{verdict: v, expired: fctx.Err() != nil}, nil
-		})
-		select {
-		case res := <-ch:
-			fr := res.Val.(flightResult)
-			if fr.expired && fr.verdict.Class == ClassTimeout && res.Shared && ctx.Err() == nil && attempt == 0 {
-				continue
-			}
-			return cloneVerdict(fr.verdict)
-		case <-ctx.Done():
-			return Verdict{
-				Outcome: Unverifiable, Class: ClassTimeout,
-				Detail: fmt.Sprintf("checking %s did not finish before the admission deadline; the pull may still succeed", p.ref.Pull),
-			}
-		}
-	}
-}
-
-// fresh returns the cached verdict for key if it has not expired.
-func (c *Checker) fresh(key string) (Verdict, bool) {
-	v, ok := c.verdicts.Get(key)
-	if !ok {
-		return Verdict{}, false
-	}
-	e := v.(*cacheEntry)
-	if c.clock.Now().After(e.freshUntil) {
-		return Verdict{}, false
-	}
-	out := cloneVerdict(e.verdict)
-	out.Cached = true
-	return out, true
-}
-
-type flightResult struct {
-	verdict Verdict
-	expired bool
-}
-
-// detach returns a context with ctx's values and deadline but not its cancellation.
-func detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(maxCheckDuration)
-	}
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
-}
-
-// fly runs one registry check and updates the cache.
-func (c *Checker) fly(ctx context.Context, key string, p *probe) Verdict {
-	start := time.Now()
-	ctx, tr := withTrace(ctx)
-	p.trace = tr
-	v := c.run(ctx, p)
-	c.metrics.duration.WithLabelValues(string(v.Class)).Observe(time.Since(start).Seconds())
-
-	now := c.clock.Now()
-	if v.Outcome == Unverifiable && c.opts.StaleOnError {
-		if old, ok := c.verdicts.Get(key); ok {
-			e := old.(*cacheEntry)
-			if e.verdict.Outcome == Pullable {
-				c.metrics.cache.WithLabelValues(cacheStale).Inc()
-				stale := cloneVerdict(e.verdict)
-				stale.Cached = true
-				stale.Notes = append(stale.Notes, fmt.Sprintf("the registry could not be checked now (%s); this verdict is from a check %s ago", v.Detail, now.Sub(e.checked).Round(time.Second)))
-				return stale
-			}
-		}
-	}
-	ttl := c.ttl(v, p.ref)
-	if ttl <= 0 {
-		return v
-	}
-	keep := ttl
-	if v.Outcome == Pullable && c.opts.StaleOnError {
-		keep += c.opts.StaleTTL
-	}
-	c.verdicts.Add(key, &cacheEntry{verdict: cloneVerdict(v), checked: now, freshUntil: now.Add(ttl)}, keep)
-	return v
-}
-
-func (c *Checker) ttl(v Verdict, ref *reference.Reference) time.Duration {
-	switch v.Outcome {
-	case Pullable:
-		if ref.Digest != "" {
-			return c.opts.DigestTTL
-		}
-		return c.opts.PositiveTTL
-	case NotPullable:
-		return c.opts.NegativeTTL
-	}
-	return c.opts.UnverifiableTTL
-}
-
-func cloneVerdict(v Verdict) Verdict {
-	v.Notes = slices.Clone(v.Notes)
-	v.Platforms = slices.Clone(v.Platforms)
-	return v
 }
 
 // address prepares a cache miss's probe: p.hosts, the hosts the runtime will ask, in its

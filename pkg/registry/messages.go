@@ -10,6 +10,7 @@ import (
 
 	"github.com/agnivade/levenshtein"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
@@ -283,3 +284,31 @@ func truncate(s string, n int) string {
 func joinComma(ss []string) string { return strings.Join(ss, ", ") }
 
 func joinOr(ss []string) string { return strings.Join(ss, " or ") }
+
+func credentialName(cred *keyring.Credential) string {
+	if cred == nil {
+		return "anonymous"
+	}
+	return cred.String()
+}
+
+// nodeSelectorHint suggests how to keep pods on the nodes the image supports.
+func nodeSelectorHint(matched, missing []ocispec.Platform) string {
+	var oses, archs []string
+	for _, p := range matched {
+		if !slices.Contains(oses, p.OS) {
+			oses = append(oses, p.OS)
+		}
+		if !slices.Contains(archs, p.Architecture) {
+			archs = append(archs, p.Architecture)
+		}
+	}
+	osDiffers := slices.ContainsFunc(missing, func(p ocispec.Platform) bool { return !slices.Contains(oses, p.OS) })
+	switch {
+	case osDiffers && len(oses) == 1:
+		return "add nodeSelector kubernetes.io/os=" + oses[0]
+	case len(archs) == 1:
+		return "add nodeSelector kubernetes.io/arch=" + archs[0]
+	}
+	return fmt.Sprintf("add a required node affinity on kubernetes.io/arch in (%s)", strings.Join(archs, ", "))
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -200,23 +201,39 @@ func formatPlatforms(ps []ocispec.Platform) []string {
 	return out
 }
 
-// nodeSelectorHint suggests how to keep pods on the nodes the image supports.
-func nodeSelectorHint(matched, missing []ocispec.Platform) string {
-	var oses, archs []string
-	for _, p := range matched {
-		if !slices.Contains(oses, p.OS) {
-			oses = append(oses, p.OS)
-		}
-		if !slices.Contains(archs, p.Architecture) {
-			archs = append(archs, p.Architecture)
-		}
+// singlePlatformNote warns about a single-platform image built for a platform the candidate
+// nodes do not run (spec row 31): the pull succeeds and the container then fails with exec
+// format error, a CrashLoopBackOff rather than an ImagePullBackOff, but just as much a broken
+// deploy (an image built on an arm64 laptop for an amd64 cluster). The check is optional, so
+// any failure to read the config says nothing.
+func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved) string {
+	if res.manifest == nil || (res.desc.MediaType != types.DockerManifestSchema2 && res.desc.MediaType != types.OCIManifestSchema1) {
+		// Without the body (a HEAD: the registry meters GETs) the check would cost a GET.
+		return ""
 	}
-	osDiffers := slices.ContainsFunc(missing, func(p ocispec.Platform) bool { return !slices.Contains(oses, p.OS) })
+	// The verdict is known already: a registry slow to serve the blob must not hold the
+	// admission for its whole budget, so the read gets one registry timeout (--registry-timeout).
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
+	defer cancel()
+	plat, err := c.imagePlatform(ctx, res.puller.Puller, res.ref.Context(), res.desc.Digest, res.manifest)
+	if err != nil || plat == nil {
+		return ""
+	}
+	pm := matchPlatforms([]*v1.Platform{plat}, p.platforms)
+	built := formatPlatform(ociPlatform(plat))
+	anyBuild := *plat
+	anyBuild.OSVersion = ""
 	switch {
-	case osDiffers && len(oses) == 1:
-		return "add nodeSelector kubernetes.io/os=" + oses[0]
-	case len(archs) == 1:
-		return "add nodeSelector kubernetes.io/arch=" + archs[0]
+	case len(pm.missing) == 0:
+		return ""
+	case len(matchPlatforms([]*v1.Platform{&anyBuild}, pm.missing).missing) == 0:
+		// Only a Windows build differs: Windows refuses to start the container instead.
+		return fmt.Sprintf("image is built for %s, which %s nodes do not run: it will pull, then the container fails to start (the container's Windows version does not match the host's); use an image for the nodes' Windows build",
+			built, joinOr(formatPlatforms(pm.missing)))
+	case len(pm.matched) == 0:
+		return fmt.Sprintf("image is built for %s only but the candidate nodes are %s: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for %s, or as a multi-platform image",
+			built, joinComma(formatPlatforms(p.platforms)), joinComma(formatPlatforms(pm.missing)))
 	}
-	return fmt.Sprintf("add a required node affinity on kubernetes.io/arch in (%s)", strings.Join(archs, ", "))
+	return fmt.Sprintf("image is built for %s only; containers on %s nodes will fail with exec format error: %s",
+		built, joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing))
 }

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 
-	"github.com/agnivade/levenshtein"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -103,87 +99,6 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 	}
 	return v
 }
-
-// tagHint looks, after a definite "tag not found", for existing tags a typo away ("1.O" for
-// "1.0", "lastest" for "latest") in the first page of the repository's tag list, read with the
-// credential that got the 404, and returns them quoted for a message. It is a hint: any failure
-// means no hint, and the read gets one registry timeout, not the rest of the admission's budget.
-func (c *Checker) tagHint(ctx context.Context, p *probe, failed []attempt) string {
-	i := slices.IndexFunc(failed, func(a attempt) bool {
-		return a.puller != nil && a.f.hasCode(transport.ManifestUnknownErrorCode)
-	})
-	if i < 0 {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
-	defer cancel()
-	lister, err := failed[i].puller.Lister(ctx, failed[i].ref.Context())
-	if err != nil || !lister.HasNext() {
-		return ""
-	}
-	page, err := lister.Next(ctx)
-	if err != nil {
-		return ""
-	}
-	similar := similarTags(p.ref.TagOrLatest(), page.Tags)
-	quoted := make([]string, len(similar))
-	for i, t := range similar {
-		quoted[i] = strconv.Quote(t)
-	}
-	return joinOr(quoted)
-}
-
-// similarTags returns the existing tags that want is probably a typo of: the one tag equal to it
-// but for case and look-alike characters ("1.O" for "1.0", "V1" for "v1"), else the tags at the
-// smallest edit distance, if that is at most 1 for tags of up to 4 characters and 2 beyond, and
-// they are at most 3.
-func similarTags(want string, tags []string) []string {
-	var lookAlike []string
-	folded := foldLookAlikes(want)
-	for _, t := range tags {
-		if t != want && len(t) <= maxTagLength && foldLookAlikes(t) == folded {
-			lookAlike = append(lookAlike, t)
-		}
-	}
-	if len(lookAlike) == 1 {
-		return lookAlike
-	}
-	maxDistance := 1
-	if len(want) > 4 {
-		maxDistance = 2
-	}
-	var best []string
-	bestDistance := maxDistance + 1
-	for _, t := range tags {
-		if t == want || len(t) > maxTagLength {
-			// A longer "tag" is no tag (and would cost a hostile registry's worth of CPU).
-			continue
-		}
-		switch d := levenshtein.ComputeDistance(want, t); {
-		case d > maxDistance:
-		case d < bestDistance:
-			best, bestDistance = []string{t}, d
-		case d == bestDistance:
-			best = append(best, t)
-		}
-	}
-	if len(best) > 3 {
-		return nil
-	}
-	slices.Sort(best)
-	return best
-}
-
-// maxTagLength is the longest tag the distribution grammar allows.
-const maxTagLength = 128
-
-// foldLookAlikes maps a tag to a form where case and the characters most often typed for one
-// another (O and 0, l, I and 1) no longer differ.
-func foldLookAlikes(s string) string {
-	return lookAlikes.Replace(strings.ToLower(s))
-}
-
-var lookAlikes = strings.NewReplacer("o", "0", "l", "1", "i", "1")
 
 // probeHosts resolves the manifest with one credential on each host in the runtime's order
 // (containerd sends the kubelet's credential to every host): the first that serves it wins.
@@ -343,43 +258,6 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 	return v
 }
 
-// singlePlatformNote warns about a single-platform image built for a platform the candidate
-// nodes do not run (spec row 31): the pull succeeds and the container then fails with exec
-// format error, a CrashLoopBackOff rather than an ImagePullBackOff, but just as much a broken
-// deploy (an image built on an arm64 laptop for an amd64 cluster). The check is optional, so
-// any failure to read the config says nothing.
-func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved) string {
-	if res.manifest == nil || (res.desc.MediaType != types.DockerManifestSchema2 && res.desc.MediaType != types.OCIManifestSchema1) {
-		// Without the body (a HEAD: the registry meters GETs) the check would cost a GET.
-		return ""
-	}
-	// The verdict is known already: a registry slow to serve the blob must not hold the
-	// admission for its whole budget, so the read gets one registry timeout (--registry-timeout).
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
-	defer cancel()
-	plat, err := c.imagePlatform(ctx, res.puller.Puller, res.ref.Context(), res.desc.Digest, res.manifest)
-	if err != nil || plat == nil {
-		return ""
-	}
-	pm := matchPlatforms([]*v1.Platform{plat}, p.platforms)
-	built := formatPlatform(ociPlatform(plat))
-	anyBuild := *plat
-	anyBuild.OSVersion = ""
-	switch {
-	case len(pm.missing) == 0:
-		return ""
-	case len(matchPlatforms([]*v1.Platform{&anyBuild}, pm.missing).missing) == 0:
-		// Only a Windows build differs: Windows refuses to start the container instead.
-		return fmt.Sprintf("image is built for %s, which %s nodes do not run: it will pull, then the container fails to start (the container's Windows version does not match the host's); use an image for the nodes' Windows build",
-			built, joinOr(formatPlatforms(pm.missing)))
-	case len(pm.matched) == 0:
-		return fmt.Sprintf("image is built for %s only but the candidate nodes are %s: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for %s, or as a multi-platform image",
-			built, joinComma(formatPlatforms(p.platforms)), joinComma(formatPlatforms(pm.missing)))
-	}
-	return fmt.Sprintf("image is built for %s only; containers on %s nodes will fail with exec format error: %s",
-		built, joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing))
-}
-
 // tagDrift tells, for a reference with both a tag and a digest, whether the tag now points
 // elsewhere: the runtime pulls the digest and never looks at the tag (spec row 38), so a moved
 // tag is a sign the pin is stale, not a failure. One more HEAD, only for such references; if it
@@ -393,13 +271,6 @@ func (c *Checker) tagDrift(ctx context.Context, p *probe, res resolved) string {
 		return ""
 	}
 	return fmt.Sprintf("tag %q now points to %s, not to the pinned digest; the runtime pulls the pinned digest", p.ref.Tag, desc.Digest)
-}
-
-func credentialName(cred *keyring.Credential) string {
-	if cred == nil {
-		return "anonymous"
-	}
-	return cred.String()
 }
 
 // rank orders definite failures by how much they tell: a 404 after the registry accepted a
