@@ -140,17 +140,17 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	}
 	switch {
 	case mode == ModeOff:
-		return h.respond(mode, nil, out, rec, reasonOff)
+		return rec.set(h.respond(mode, nil, out, reasonOff))
 	case h.exemptNamespaces.Has(req.Namespace) || h.exemptUsers.Has(req.UserInfo.Username) ||
 		slices.ContainsFunc(req.UserInfo.Groups, h.exemptGroups.Has):
-		return h.respond(mode, nil, out, rec, reasonExempt)
+		return rec.set(h.respond(mode, nil, out, reasonExempt))
 	}
 
 	k, ok := kinds[gvk]
 	if !ok {
 		log.Info("request for a kind pullguard does not check; fix the webhook configuration's rules", "kind", gvk.String())
 		out.configWarnings = append(out.configWarnings, attributed("", fmt.Sprintf("%s is not a kind pullguard checks; the webhook configuration should not send it", gvk.String())))
-		return h.respond(mode, nil, out, rec, reasonUnknownKind)
+		return rec.set(h.respond(mode, nil, out, reasonUnknownKind))
 	}
 	w, err := decodeWorkload(k, gvk, req.Object, "object")
 	var old *workload
@@ -163,12 +163,12 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("pullguard could not decode the %s: %w", gvk.Kind, err))
 	}
 	if w.mirrorPod() {
-		return h.respond(mode, w, out, rec, reasonMirrorPod)
+		return rec.set(h.respond(mode, w, out, reasonMirrorPod))
 	}
 
 	images := changedImages(w, old)
 	if len(images) == 0 && old != nil {
-		return h.respond(mode, w, out, rec, reasonUnchanged)
+		return rec.set(h.respond(mode, w, out, reasonUnchanged))
 	}
 	var toCheck []imageRef
 	exempt := 0
@@ -187,7 +187,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		if exempt > 0 {
 			skipped = reasonExempt
 		}
-		return h.respond(mode, w, out, rec, skipped)
+		return rec.set(h.respond(mode, w, out, skipped))
 	}
 
 	creds := h.resolveCredentials(ctx, w, req.Namespace)
@@ -200,7 +200,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 			h.addFinding(&out, mode, finding{path: im.path, image: im.image, outcome: registry.Unverifiable,
 				reason: reasonCredentialsUnreadable, message: msg})
 		}
-		return h.respond(mode, w, out, rec, reasonOK)
+		return rec.set(h.respond(mode, w, out, reasonOK))
 	}
 	platforms, err := h.candidatePlatforms(ctx, w.spec)
 	if err != nil {
@@ -211,7 +211,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	for _, im := range toCheck {
 		h.addVerdict(&out, mode, im, verdicts[im.image])
 	}
-	return h.respond(mode, w, out, rec, reasonOK)
+	return rec.set(h.respond(mode, w, out, reasonOK))
 }
 
 // addVerdict turns a verdict into a finding (anything not Pullable) and notes.
@@ -294,8 +294,7 @@ func (h *Handler) resolveMode(ctx context.Context, namespace string) (Mode, stri
 }
 
 func skip(rec *record, reason string) admission.Response {
-	rec.decision, rec.reason = decisionAllow, reason
-	return admission.Allowed("")
+	return rec.set(admission.Allowed(""), decided{decisionAllow, reason})
 }
 
 func (h *Handler) panicResponse(ctx context.Context, r any, stack []byte) admission.Response {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/pullguard/pullguard/pkg/registry"
 )
@@ -118,6 +119,12 @@ type record struct {
 	decision string
 	reason   string
 	images   []string
+}
+
+// set records what respond decided and passes its answer on.
+func (r *record) set(resp admission.Response, d decided) admission.Response {
+	r.decision, r.reason = d.decision, d.reason
+	return resp
 }
 
 func (m *Metrics) observe(r *record, elapsed time.Duration) {

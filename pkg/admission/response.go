@@ -34,7 +34,7 @@ const (
 //	audit:   allow; findings → audit annotations only
 //
 // In every mode but off, findings are also audit annotations.
-func (h *Handler) respond(mode Mode, w *workload, out outcome, rec *record, reason string) admission.Response {
+func (h *Handler) respond(mode Mode, w *workload, out outcome, reason string) (admission.Response, decided) {
 	var causes field.ErrorList
 	var warnings []string
 	var causeReason string
@@ -55,31 +55,37 @@ func (h *Handler) respond(mode Mode, w *workload, out outcome, rec *record, reas
 	}
 	warnings = slices.Concat(out.configWarnings, warnings)
 
-	var resp admission.Response
+	var (
+		resp admission.Response
+		d    decided
+	)
 	switch {
 	case len(causes) > 0:
 		status := apierrors.NewInvalid(w.gk, w.name(), causes).Status()
 		resp = admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status}}
-		rec.decision, rec.reason = decisionDeny, causeReason
+		d = decided{decisionDeny, causeReason}
 	case mode == ModeAudit && len(out.findings) > 0:
 		resp = admission.Allowed("")
-		rec.decision, rec.reason = decisionAudit, out.findings[0].reason
+		d = decided{decisionAudit, out.findings[0].reason}
 	case len(warnings) > 0:
 		resp = admission.Allowed("")
-		rec.decision, rec.reason = decisionWarn, reasonNotes
+		d = decided{decisionWarn, reasonNotes}
 		if len(out.findings) > 0 {
-			rec.reason = out.findings[0].reason
+			d.reason = out.findings[0].reason
 		} else if reason != reasonOK {
-			rec.reason = reason
+			d.reason = reason
 		}
 	default:
 		resp = admission.Allowed("")
-		rec.decision, rec.reason = decisionAllow, reason
+		d = decided{decisionAllow, reason}
 	}
 	resp.Warnings = boundWarnings(warnings)
-	resp.AuditAnnotations = auditAnnotations(mode, rec.decision, out.findings)
-	return resp
+	resp.AuditAnnotations = auditAnnotations(mode, d.decision, out.findings)
+	return resp, d
 }
+
+// decided is the decision label and reason of one admission's answer.
+type decided struct{ decision, reason string }
 
 // attribution opens every finding shown to a user: kubectl prints a denial as "The Deployment
 // "web" is invalid: <causes>", without the webhook's name, and several webhooks may warn.
