@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net"
@@ -207,4 +208,24 @@ func assertVerdict(t testing.TB, v Verdict, outcome Outcome, class Class, words,
 	if strings.Contains(msg, "\n") {
 		t.Errorf("message spans several lines: %q", msg)
 	}
+}
+
+// tokenRegistry starts a Bearer registry at reg.example.com with user alice and team/app tags.
+func tokenRegistry(t testing.TB, e *env, tags ...string) *testregistry.Registry {
+	t.Helper()
+	r := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Users: map[string]string{"alice": "right"}}, "reg.example.com")
+	for _, tag := range tags {
+		push(t, r, "team/app:"+tag)
+	}
+	return r
+}
+
+func aliceSecret() corev1.Secret {
+	return dockerSecret("regcred", map[string]entry{"reg.example.com": {user: "alice", password: "right"}})
+}
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
