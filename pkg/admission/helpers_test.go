@@ -312,3 +312,9 @@ func testConfig(mutate ...func(*Config)) Config {
 	}
 	return c
 }
+
+func badChecker() *fakeChecker {
+	return &fakeChecker{verdicts: map[string]registry.Verdict{badImage: notFound(badImage, badDetail)}}
+}
+
+func enforce(c *Config) { c.DefaultMode = ModeEnforce }
