@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/pullguard/pullguard/pkg/registry"
+	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
 
 // Handler answers AdmissionReviews. It has no side effects: it writes nothing to the API server
@@ -255,8 +255,8 @@ func (h *Handler) exemptImage(image string) bool {
 		return false
 	}
 	forms := []string{image}
-	if named, err := reference.ParseNormalizedNamed(image); err == nil {
-		forms = append(forms, named.String())
+	if ref, err := reference.Parse(image); err == nil {
+		forms = append(forms, ref.Named)
 	}
 	for _, p := range h.cfg.ExemptImages {
 		for _, f := range forms {

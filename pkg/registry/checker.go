@@ -30,6 +30,9 @@ type Checker struct {
 	// indexes caches image platforms by digest (an index's children, a single image's config);
 	// content under a digest never changes.
 	indexes *lru.Cache
+	// repos caches repositories parsed for credential matching (keyring.ParseRepo), which every
+	// check, cached or not, matches against the pod's secrets.
+	repos   *lru.Cache
 	flights singleflight.Group
 	// The registry patterns of opts, parsed once: matching is on every check's path.
 	nodeCredentialRegistries, singlePlatformCheckSkip keyring.Patterns
@@ -74,6 +77,7 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 		pullers:  newPullerPool(&namespaceTransport{inner: retry}, opts.UserAgent),
 		verdicts: cache.NewLRUExpireCacheWithClock(opts.CacheSize, clock),
 		indexes:  lru.New(opts.IndexCacheSize),
+		repos:    lru.New(repoCacheSize),
 
 		nodeCredentialRegistries: keyring.ParsePatterns(opts.NodeCredentialRegistries),
 		singlePlatformCheckSkip:  keyring.ParsePatterns(opts.SinglePlatformCheckSkip),
@@ -116,9 +120,10 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 			Fix:    "recreate the secret, e.g. with kubectl create secret docker-registry",
 		}
 	}
-	repo := ref.KeyringRepo
+	repo := c.keyringRepo(ref.Repository)
 	p := probe{
 		ref:       ref,
+		repo:      repo,
 		creds:     req.Keyring.Lookup(repo),
 		platforms: normalizePlatforms(req.Platforms),
 		explain:   req.Keyring.Explain(repo),
@@ -127,12 +132,27 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 	return c.cached(ctx, p)
 }
 
+// repoCacheSize bounds the parsed-repository cache: the same few repositories come with
+// admission after admission, but repositories are user input.
+const repoCacheSize = 4096
+
+// keyringRepo is keyring.ParseRepo, parsed once per repository: URL parsing would otherwise be
+// a good part of a cached check.
+func (c *Checker) keyringRepo(repository string) keyring.Repo {
+	if r, ok := c.repos.Get(repository); ok {
+		return r.(keyring.Repo)
+	}
+	r := keyring.ParseRepo(repository)
+	c.repos.Add(repository, r)
+	return r
+}
+
 // address prepares a cache miss's probe: p.hosts, the hosts the runtime will ask, in its
 // order, with the reference in go-containerregistry's form for each, and what the registry
 // patterns say of the repository; or it returns why the webhook cannot ask a registry about an
 // image the kubelet accepts.
 func (c *Checker) address(p *probe) (Verdict, bool) {
-	repo := p.ref.KeyringRepo
+	repo := p.repo
 	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
 	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	upstream, err := p.ref.GGCR(c.nameOptions(p.ref.Domain)...)

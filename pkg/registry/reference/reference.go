@@ -11,7 +11,6 @@ import (
 	dref "github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/pullguard/pullguard/pkg/registry/keyring"
 	"k8s.io/utils/lru"
 )
 
@@ -22,9 +21,9 @@ type Reference struct {
 	// Repository is Named.Name(), e.g. "docker.io/library/nginx": the kubelet's repoToPull, the
 	// only name its credential lookup ever sees.
 	Repository string
-	// KeyringRepo is Repository parsed for credential matching, once with the reference: it is
-	// matched on every check, against the pod's secrets and the configured registry patterns.
-	KeyringRepo keyring.Repo
+	// Named is the reference as the kubelet normalises it (Named.String()), tag and digest as
+	// written: "docker.io/library/nginx:1.25" for "nginx:1.25".
+	Named string
 	// Domain is the registry host (with port), e.g. "docker.io" or "localhost:5000".
 	Domain string
 	// Path is the repository path within Domain, e.g. "library/nginx".
@@ -80,12 +79,12 @@ func parse(image string) (*Reference, *InvalidError) {
 		return nil, newInvalidError(image, err)
 	}
 	r := &Reference{
-		Original:    image,
-		Repository:  named.Name(),
-		KeyringRepo: keyring.ParseRepo(named.Name()),
-		Domain:      dref.Domain(named),
-		Path:        dref.Path(named),
-		Pull:        pull.String(),
+		Original:   image,
+		Repository: named.Name(),
+		Named:      named.String(),
+		Domain:     dref.Domain(named),
+		Path:       dref.Path(named),
+		Pull:       pull.String(),
 	}
 	if tagged, ok := named.(dref.Tagged); ok {
 		r.Tag = tagged.Tag()

@@ -9,7 +9,6 @@ import (
 	dref "github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
-	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
 
 var (
@@ -117,7 +116,7 @@ func TestParse(t *testing.T) {
 				t.Fatalf("Parse(%q) = %v, want success", tc.image, err)
 			}
 			want := tc.want
-			want.Original, want.KeyringRepo = tc.image, keyring.ParseRepo(want.Repository)
+			want.Original, want.Named = tc.image, normalizedNamed(t, tc.image)
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("Parse(%q)\n got %+v\nwant %+v", tc.image, *got, want)
 			}
@@ -261,6 +260,37 @@ func TestGGCR(t *testing.T) {
 				if got.String() != tc.want || got.Context().String() != tc.context {
 					t.Errorf("GGCR() = %q (context %q), want %q (context %q)", got.String(), got.Context().String(), tc.want, tc.context)
 				}
+			}
+		})
+	}
+}
+
+// normalizedNamed is the kubelet's normalised name of image, as distribution/reference gives it.
+func normalizedNamed(t *testing.T, image string) string {
+	t.Helper()
+	named, err := dref.ParseNormalizedNamed(image)
+	if err != nil {
+		t.Fatalf("ParseNormalizedNamed(%q) = %v", image, err)
+	}
+	return named.String()
+}
+
+func TestNamed(t *testing.T) {
+	tests := map[string]string{
+		"nginx:1.25":                  "docker.io/library/nginx:1.25",
+		"nginx":                       "docker.io/library/nginx",
+		"team/app@sha256:" + hex64:    "docker.io/team/app@sha256:" + hex64,
+		"nginx:1.27@sha256:" + hex64:  "docker.io/library/nginx:1.27@sha256:" + hex64,
+		"reg.example.com:5000/app:v1": "reg.example.com:5000/app:v1",
+	}
+	for image, want := range tests {
+		t.Run(image, func(t *testing.T) {
+			ref, err := Parse(image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ref.Named != want {
+				t.Errorf("Named = %q, want %q", ref.Named, want)
 			}
 		})
 	}
