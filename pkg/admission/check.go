@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -65,7 +64,7 @@ func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.
 		if ctx.Err() != nil && v.Outcome != registry.Pullable && v.Outcome != registry.NotPullable {
 			// Whatever the engine says when its context ends, the user should hear the one
 			// reason: the admission budget ran out.
-			v = timeoutVerdict(r.image, budget)
+			v = registry.TimeoutVerdict(r.image, budget)
 		}
 		verdicts[r.image] = v
 	}
@@ -86,19 +85,10 @@ wait:
 		default:
 			for _, image := range images {
 				if _, ok := verdicts[image]; !ok {
-					verdicts[image] = timeoutVerdict(image, budget)
+					verdicts[image] = registry.TimeoutVerdict(image, budget)
 				}
 			}
 		}
 	}
 	return verdicts
-}
-
-func timeoutVerdict(image string, budget time.Duration) registry.Verdict {
-	return registry.Verdict{
-		Outcome: registry.Unverifiable,
-		Class:   registry.ClassTimeout,
-		Image:   image,
-		Detail:  fmt.Sprintf("image %q not verified: the registry check did not finish within the %s admission budget", image, budget.Round(time.Millisecond)),
-	}
 }

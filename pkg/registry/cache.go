@@ -89,10 +89,7 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 			}
 			return cloneVerdict(fr.verdict)
 		case <-ctx.Done():
-			return Verdict{
-				Outcome: Unverifiable, Class: ClassTimeout,
-				Detail: fmt.Sprintf("checking %s did not finish before the admission deadline; the pull may still succeed", p.ref.Pull),
-			}
+			return TimeoutVerdict(p.ref.Original, 0)
 		}
 	}
 }

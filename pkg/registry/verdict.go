@@ -1,6 +1,9 @@
 package registry
 
 import (
+	"fmt"
+	"time"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
@@ -108,4 +111,15 @@ func (v Verdict) Message() string {
 		return v.Detail
 	}
 	return v.Detail + "; " + v.Fix
+}
+
+// TimeoutVerdict is the verdict for an image whose check did not finish in time: Unverifiable,
+// so that the caller's Unverifiable decision applies rather than a timeout of its own caller.
+// budget is the time the check was given, for the message (0: not known).
+func TimeoutVerdict(image string, budget time.Duration) Verdict {
+	detail := fmt.Sprintf("image %q not verified: the registry check did not finish before its deadline", image)
+	if budget > 0 {
+		detail = fmt.Sprintf("image %q not verified: the registry check did not finish within the %s admission budget", image, budget.Round(time.Millisecond))
+	}
+	return Verdict{Outcome: Unverifiable, Class: ClassTimeout, Image: image, Detail: detail}
 }
