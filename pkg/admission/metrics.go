@@ -1,12 +1,12 @@
 package admission
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/pullguard/pullguard/internal/promregister"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
 
@@ -85,31 +85,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.decisions, err = register(reg, m.decisions)
+	m.decisions, err = promregister.Register(reg, m.decisions)
 	if err != nil {
 		return nil, err
 	}
-	m.findings, err = register(reg, m.findings)
+	m.findings, err = promregister.Register(reg, m.findings)
 	if err != nil {
 		return nil, err
 	}
-	m.duration, err = register(reg, m.duration)
+	m.duration, err = promregister.Register(reg, m.duration)
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // record is what one admission contributes to the metrics and the decision log line.

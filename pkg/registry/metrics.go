@@ -1,10 +1,11 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pullguard/pullguard/internal/promregister"
 )
 
 // Cache results counted in pullguard_registry_cache_total.
@@ -67,35 +68,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.duration, err = register(reg, m.duration); err != nil {
-		return nil, err
+	if m.duration, err = promregister.Register(reg, m.duration); err != nil {
+		return nil, fmt.Errorf("registering registry metrics: %w", err)
 	}
-	if m.cache, err = register(reg, m.cache); err != nil {
-		return nil, err
+	if m.cache, err = promregister.Register(reg, m.cache); err != nil {
+		return nil, fmt.Errorf("registering registry metrics: %w", err)
 	}
-	if m.blocked, err = register(reg, m.blocked); err != nil {
-		return nil, err
+	if m.blocked, err = promregister.Register(reg, m.blocked); err != nil {
+		return nil, fmt.Errorf("registering registry metrics: %w", err)
 	}
-	if m.upstream, err = register(reg, m.upstream); err != nil {
-		return nil, err
+	if m.upstream, err = promregister.Register(reg, m.upstream); err != nil {
+		return nil, fmt.Errorf("registering registry metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under the same name, so
-// that several Checkers (tests, or a restart inside one process) can share one registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("registering registry metrics: %w", err)
 }
 
 // Blocked implements egress.Metrics.
