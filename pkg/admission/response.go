@@ -19,7 +19,7 @@ import (
 // to 256 runes once over, and audit annotations land in every audit event: both stay small.
 const (
 	maxWarnings         = 20
-	maxWarningRunes     = 256
+	maxWarningRunes     = registry.MaxWarningRunes
 	maxCauseRunes       = 1024
 	maxImageAnnotations = 16
 	maxAnnotationRunes  = 512
@@ -42,7 +42,7 @@ func (h *Handler) respond(mode Mode, w *workload, out outcome, reason string) (a
 		deny := mode == ModeEnforce && (f.outcome == registry.NotPullable || (f.outcome == registry.Unverifiable && h.cfg.DenyUnverifiable))
 		switch {
 		case deny:
-			causes = append(causes, field.Invalid(field.NewPath(f.path), f.image, truncate(oneLine(attribution+f.message), maxCauseRunes)))
+			causes = append(causes, field.Invalid(field.NewPath(f.path), f.image, registry.Truncate(oneLine(attribution+f.message), maxCauseRunes)))
 			if causeReason == "" {
 				causeReason = f.reason
 			}
@@ -111,7 +111,7 @@ func attributed(path, text string) string {
 }
 
 // boundWarnings makes each warning one short line (the API server drops a warning containing a
-// control character) and keeps their number small.
+// control character), whole clauses dropped rather than a word cut, and keeps their number small.
 func boundWarnings(in []string) []string {
 	var out []string
 	for i, w := range in {
@@ -119,7 +119,7 @@ func boundWarnings(in []string) []string {
 			out = append(out, fmt.Sprintf("... and %d more findings; see the webhook logs and the audit annotations", len(in)-i))
 			break
 		}
-		out = append(out, truncate(oneLine(w), maxWarningRunes))
+		out = append(out, registry.Fit(oneLine(w), maxWarningRunes))
 	}
 	return out
 }
@@ -146,7 +146,7 @@ func auditAnnotations(mode Mode, decision string, findings []finding) map[string
 			a["truncated"] = fmt.Sprintf("%d more findings not annotated", len(findings)-i)
 			break
 		}
-		a[fmt.Sprintf("image-%d", i)] = truncate(oneLine(fmt.Sprintf("%s %s: %s/%s: %s", f.path, f.image, f.outcome, f.reason, f.message)), maxAnnotationRunes)
+		a[fmt.Sprintf("image-%d", i)] = registry.Truncate(oneLine(fmt.Sprintf("%s %s: %s/%s: %s", f.path, f.image, f.outcome, f.reason, f.message)), maxAnnotationRunes)
 	}
 	return a
 }
@@ -160,11 +160,4 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func truncate(s string, maxRunes int) string {
-	if utf8.RuneCountInString(s) <= maxRunes {
-		return s
-	}
-	return string([]rune(s)[:maxRunes-1]) + "…"
 }

@@ -164,7 +164,7 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	default:
 		cause := f.cause
 		if f.unknown || f.status != 0 {
-			cause = truncate(f.err.Error(), maxCauseLen)
+			cause = Truncate(f.err.Error(), maxCauseLen)
 		}
 		v.Class = ClassInvalidResponse
 		v.Detail = fmt.Sprintf("registry %s sent an unexpected response while checking %s: %s", domain, ref.Pull, cause)
@@ -272,13 +272,6 @@ func earlierFailures(failed []attempt) []string {
 		notes = append(notes, fmt.Sprintf("%s failed before this: %s", credentialName(a.cred), why(a.f)))
 	}
 	return notes
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func joinComma(ss []string) string { return strings.Join(ss, ", ") }
