@@ -3,10 +3,8 @@ package admission
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
-	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -14,16 +12,25 @@ import (
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pullguard/pullguard/pkg/registry"
 )
 
-// candidatePlatforms returns the os/arch pairs of the nodes the pod may land on (spec §5.3), in
-// a stable order. When the pod's own constraints pin both the OS and the architecture, they are
-// the answer without looking at Nodes (the pod may target nodes an autoscaler has yet to add).
-// Otherwise the answer is the distinct platforms of the current Nodes the pod's required
-// affinity matches and whose lasting taints it tolerates (see schedulingTaint), plus the
-// configured autoscaled platforms the pod's constraints allow. Nil means unknown, and the engine
-// then skips the platform check rather than guess.
+// candidatePlatforms is CandidatePlatforms for the handler: the Nodes from the informer cache,
+// the configured autoscaled platforms.
 func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) ([]ocispec.Platform, error) {
+	return CandidatePlatforms(ctx, spec, h.informers, h.autoscaledPlatforms)
+}
+
+// CandidatePlatforms returns the platforms of the nodes a pod with spec may land on, in
+// registry.UniquePlatforms form, for registry.Request.Platforms. When the pod's own constraints
+// pin both the OS and the architecture, they are the answer without looking at Nodes (the pod
+// may target nodes an autoscaler has yet to add). Otherwise the answer is the distinct
+// platforms of the Nodes listed from nodes (nil: none known) that the pod's required affinity
+// matches and whose lasting taints it tolerates (see schedulingTaint), plus the autoscaled
+// platforms the pod's constraints allow. Nil means unknown, and the engine then skips the
+// platform check rather than guess.
+func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.Reader, autoscaled []ocispec.Platform) ([]ocispec.Platform, error) {
 	oses := pinnedValues(spec, corev1.LabelOSStable)
 	if spec.OS != nil && spec.OS.Name != "" {
 		oses = intersect(oses, sets.New(string(spec.OS.Name)))
@@ -36,21 +43,23 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 				out = append(out, ocispec.Platform{OS: osName, Architecture: arch})
 			}
 		}
-		return out, nil
+		return registry.UniquePlatforms(out), nil
+	}
+	if nodes == nil {
+		return nil, nil
 	}
 
-	nodes := &corev1.NodeList{}
+	list := &corev1.NodeList{}
 	// The informer cache would otherwise deep-copy every Node on every admission; nothing
 	// here modifies them.
-	if err := h.informers.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
+	if err := nodes.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec})
 	logger := klog.FromContext(ctx)
-	seen := sets.New[string]()
 	var out []ocispec.Platform
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
+	for i := range list.Items {
+		n := &list.Items[i]
 		osName, arch := n.Labels[corev1.LabelOSStable], n.Labels[corev1.LabelArchStable]
 		if osName == "" || arch == "" || (spec.NodeName != "" && spec.NodeName != n.Name) ||
 			(oses != nil && !oses.Has(osName)) || (arches != nil && !arches.Has(arch)) {
@@ -68,25 +77,18 @@ func (h *Handler) candidatePlatforms(ctx context.Context, spec *corev1.PodSpec) 
 			// The build decides which Windows images run there (containerd's Windows matcher).
 			p.OSVersion = n.Labels[corev1.LabelWindowsBuild]
 		}
-		if key := platforms.FormatAll(p); !seen.Has(key) {
-			seen.Insert(key)
-			out = append(out, p)
-		}
+		out = append(out, p)
 	}
 	if len(out) > 0 {
 		// Only a widening of what the Nodes say: more candidates can turn a refusal into a
 		// warning, never the other way round.
-		for _, p := range h.autoscaledPlatforms {
-			if key := platforms.FormatAll(p); !seen.Has(key) && (oses == nil || oses.Has(p.OS)) && (arches == nil || arches.Has(p.Architecture)) {
-				seen.Insert(key)
+		for _, p := range autoscaled {
+			if (oses == nil || oses.Has(p.OS)) && (arches == nil || arches.Has(p.Architecture)) {
 				out = append(out, p)
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b ocispec.Platform) int {
-		return strings.Compare(platforms.FormatAll(a), platforms.FormatAll(b))
-	})
-	return out, nil
+	return registry.UniquePlatforms(out), nil
 }
 
 // schedulingTaint reports whether a taint keeps pods that do not tolerate it off the node for

@@ -39,6 +39,14 @@ func Setup(mgr manager.Manager, cfg Config, checker Checker) error {
 	return nil
 }
 
+// UncachedObjects are the kinds the manager's client must never cache
+// (client.CacheOptions.DisableFor): the handler reads Secrets and ServiceAccounts one by one by
+// name, behind its own short cache; a cached client would list and watch every Secret of the
+// cluster and keep them all in memory.
+func UncachedObjects() []client.Object {
+	return []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}}
+}
+
 // InformerOptions are the manager cache's per-object options Setup relies on: Nodes are held
 // with their name, labels and taints only. A Node's status (images, conditions, addresses) is
 // most of its size and changes every few seconds; none of it says where a pod may land.

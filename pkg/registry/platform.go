@@ -175,22 +175,30 @@ func ociPlatform(p *v1.Platform) ocispec.Platform {
 	}
 }
 
-// normalizePlatforms returns the candidates normalised, without duplicates, in a stable order
-// (they are part of the cache key).
-func normalizePlatforms(in []ocispec.Platform) []ocispec.Platform {
-	out := make([]ocispec.Platform, 0, len(in))
-	seen := map[string]bool{}
-	for _, p := range in {
-		p = platforms.Normalize(p)
-		if s := platforms.FormatAll(p); !seen[s] {
-			seen[s] = true
-			out = append(out, p)
-		}
+// UniquePlatforms returns ps without duplicates, in a stable order (platforms.FormatAll): the
+// form candidate platforms take everywhere, since they are part of the verdict cache key. It
+// does not normalise: containerd's Normalize would give a node labelled arm the variant v7.
+func UniquePlatforms(ps []ocispec.Platform) []ocispec.Platform {
+	if len(ps) == 0 {
+		return nil
 	}
-	slices.SortFunc(out, func(a, b ocispec.Platform) int {
-		return strings.Compare(platforms.FormatAll(a), platforms.FormatAll(b))
-	})
-	return out
+	out := slices.Clone(ps)
+	slices.SortStableFunc(out, comparePlatforms)
+	return slices.CompactFunc(out, func(a, b ocispec.Platform) bool { return comparePlatforms(a, b) == 0 })
+}
+
+func comparePlatforms(a, b ocispec.Platform) int {
+	return strings.Compare(platforms.FormatAll(a), platforms.FormatAll(b))
+}
+
+// normalizePlatforms is the candidates as the Checker matches them: normalised (x86_64 is
+// amd64), then unique.
+func normalizePlatforms(in []ocispec.Platform) []ocispec.Platform {
+	out := make([]ocispec.Platform, len(in))
+	for i, p := range in {
+		out[i] = platforms.Normalize(p)
+	}
+	return UniquePlatforms(out)
 }
 
 func formatPlatforms(ps []ocispec.Platform) []string {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -142,7 +141,7 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 			ReaderFailOnMissingInformer: true,
 		},
 		Client: client.Options{
-			Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}}},
+			Cache: &client.CacheOptions{DisableFor: admission.UncachedObjects()},
 		},
 		Metrics:                 metricsServerOptions(opts),
 		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
