@@ -110,10 +110,10 @@ func (p *probe) anonymousFix() string {
 }
 
 func secretName(cred *keyring.Credential) string {
-	if cred.Secret == "" {
+	if cred.Secret == "" && cred.Source == "" {
 		return "the credential for key " + fmt.Sprintf("%q", cred.Key)
 	}
-	return fmt.Sprintf("imagePullSecret %q", cred.Secret)
+	return cred.SourceName()
 }
 
 // unverifiable explains a failure the webhook cannot turn into a certain answer.

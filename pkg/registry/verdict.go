@@ -75,7 +75,10 @@ var Classes = []Class{
 type Request struct {
 	// Image is the reference exactly as written in the pod spec.
 	Image string
-	// Keyring holds the pod's pull secrets in pod order (nil: none).
+	// Keyring holds the credentials the kubelet would try, matched by its rules: a pod's pull
+	// secrets in pod order (keyring.FromSecrets), or for a program outside the cluster a Docker
+	// config file (keyring.FromDockerConfig) or explicit entries (keyring.FromEntries). nil: none,
+	// the pull is anonymous.
 	Keyring *keyring.Keyring
 	// Platforms are the candidate nodes' platforms. Empty skips the platform check.
 	Platforms []ocispec.Platform

@@ -13,9 +13,12 @@ import (
 
 // SecretError is a pull secret the kubelet cannot decode. The kubelet then fails the pull before
 // contacting any registry; the container's waiting reason is the raw error and there is no backoff.
+// FromDockerConfig returns one for a Docker config file it cannot decode, with Source set.
 type SecretError struct {
-	// Secret is the secret's name.
+	// Secret is the secret's name ("" for a Docker config file).
 	Secret string
+	// Source names a document that is not a secret: "docker config ~/.docker/config.json".
+	Source string
 	// Reason says in plain words what is wrong. It never contains a credential.
 	Reason string
 	// Err is the decoding error. encoding/json never copies string values into its errors, and
@@ -24,18 +27,18 @@ type SecretError struct {
 }
 
 func (e *SecretError) Error() string {
-	return fmt.Sprintf("imagePullSecret %q: %s", e.Secret, e.Reason)
+	return fmt.Sprintf("%s: %s", Credential{Secret: e.Secret, Source: e.Source}.SourceName(), e.Reason)
 }
 
 func (e *SecretError) Unwrap() error { return e.Err }
 
-func newSecretError(secret, dataKey string, data []byte, err error) *SecretError {
+func newSecretError(o origin, dataKey string, data []byte, err error) *SecretError {
 	key := ""
 	if failingKey, entryErr := firstFailingEntry(dataKey, data); entryErr != nil {
 		// The entry's own error: the document-level one may come from a different entry.
 		key, err = failingKey, entryErr
 	}
-	return &SecretError{Secret: secret, Reason: secretReason(dataKey, key, err), Err: err}
+	return &SecretError{Secret: o.secret, Source: o.source, Reason: secretReason(dataKey, key, err), Err: err}
 }
 
 // secretReason describes err in words, classified by type only.
@@ -76,7 +79,7 @@ func shapeOf(dataKey string) string {
 // so an "auth" error can name its key. It finds nothing when the document itself is malformed.
 func firstFailingEntry(dataKey string, data []byte) (string, error) {
 	var entries map[string]json.RawMessage
-	if dataKey == corev1.DockerConfigJsonKey {
+	if dataKey != corev1.DockerConfigKey {
 		var doc struct {
 			Auths map[string]json.RawMessage `json:"auths"`
 		}

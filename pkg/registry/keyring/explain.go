@@ -25,15 +25,15 @@ func (k *Keyring) Explain(r Repo) []string {
 	var lines []string
 	for _, s := range k.secrets {
 		if len(s.keys) > 0 {
-			lines = append(lines, fmt.Sprintf("imagePullSecret %q has entries for [%s] but none match %s",
-				s.name, strings.Join(s.keys, ", "), repo))
+			lines = append(lines, fmt.Sprintf("%s has entries for [%s] but none match %s",
+				s.source, strings.Join(s.keys, ", "), repo))
 		}
 		for _, written := range s.invalid {
-			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q is not a valid URL; the kubelet ignores it", s.name, redactKey(written)))
+			lines = append(lines, fmt.Sprintf("%s key %q is not a valid URL; the kubelet ignores it", s.source, redactKey(written)))
 		}
 		for _, key := range s.keys {
 			if why := nearMiss(k.patterns[key].url, r); why != "" {
-				lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q %s", s.name, key, why))
+				lines = append(lines, fmt.Sprintf("%s key %q %s", s.source, key, why))
 			}
 		}
 	}
@@ -44,14 +44,14 @@ func (k *Keyring) explainMatched(repo string, entries []entry, fallback bool) []
 	var lines []string
 	for _, e := range entries {
 		if e.tokensOnly {
-			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q holds only identitytoken/registrytoken, which the kubelet ignores; the runtime pulls anonymously with it",
-				e.cred.Secret, redactKey(e.cred.Key)))
+			lines = append(lines, fmt.Sprintf("%s key %q holds only identitytoken/registrytoken, which the kubelet ignores; the runtime pulls anonymously with it",
+				e.cred.SourceName(), redactKey(e.cred.Key)))
 		}
 	}
 	if hub, ok := k.creds[defaultRegistryHost]; ok && !fallback && isDefaultRegistryMatch(repo) {
 		for _, e := range hub {
-			lines = append(lines, fmt.Sprintf("imagePullSecret %q key %q is not used for %s: the kubelet falls back to index.docker.io only when no other key matches",
-				e.cred.Secret, redactKey(e.cred.Key), repo))
+			lines = append(lines, fmt.Sprintf("%s key %q is not used for %s: the kubelet falls back to index.docker.io only when no other key matches",
+				e.cred.SourceName(), redactKey(e.cred.Key), repo))
 		}
 	}
 	return lines

@@ -1,15 +1,13 @@
 package keyring
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
-// Keyring is the kubelet's keyring for one pod's imagePullSecrets. The zero value and nil are
-// empty keyrings.
+// Keyring is the kubelet's keyring for one pod's imagePullSecrets (FromSecrets), or for the
+// credentials of a Docker config file (FromDockerConfig) or given one by one (FromEntries),
+// matched by the same rules. The zero value and nil are empty keyrings.
 type Keyring struct {
 	// index holds the unique normalised keys in reverse lexicographic order, the kubelet's
 	// lookup order: longer, more specific paths first and globs ('*' sorts low) last.
@@ -31,59 +29,27 @@ type entry struct {
 }
 
 type secretKeys struct {
-	name string
+	// source names the secret or other document for messages (Credential.SourceName).
+	source string
 	// keys are the normalised keys, sorted, each once.
 	keys []string
 	// invalid are keys as written that do not parse as URLs; the kubelet skips them.
 	invalid []string
 }
 
-// FromSecrets builds the keyring the kubelet builds from these pull secrets, given in pod order.
-// Secrets of other types, or without data under their type's key, are skipped (see Ignored). A
-// document the kubelet cannot decode makes Err return a *SecretError naming the first such secret.
-func FromSecrets(secrets []corev1.Secret) *Keyring {
-	k := &Keyring{creds: map[string][]entry{}, patterns: map[string]Pattern{}}
-	for i := range secrets {
-		k.addSecret(&secrets[i])
-	}
-	return k
-}
+// origin is where a document of credentials comes from: a pull secret or another source.
+type origin struct{ secret, source string }
 
-// addSecret follows secretsToTrackedDockerConfigs: the type decides which data key is read.
-func (k *Keyring) addSecret(secret *corev1.Secret) {
-	var (
-		dataKey string
-		cfg     dockerConfig
-		err     error
-	)
-	switch {
-	case secret.Type == corev1.SecretTypeDockerConfigJson && len(secret.Data[corev1.DockerConfigJsonKey]) > 0:
-		dataKey = corev1.DockerConfigJsonKey
-		var doc dockerConfigJSON
-		err = json.Unmarshal(secret.Data[dataKey], &doc)
-		cfg = doc.Auths
-	case secret.Type == corev1.SecretTypeDockercfg && len(secret.Data[corev1.DockerConfigKey]) > 0:
-		dataKey = corev1.DockerConfigKey
-		err = json.Unmarshal(secret.Data[dataKey], &cfg)
-	default:
-		k.ignored = append(k.ignored, ignoredLine(secret))
-		return
-	}
-	if err != nil {
-		// The kubelet stops at the first undecodable secret; later ones are still read here so
-		// that Ignored and Explain can describe the whole pod.
-		if k.err == nil {
-			k.err = newSecretError(secret.Name, dataKey, secret.Data[dataKey], err)
-		}
-		return
-	}
-	k.add(secret.Name, cfg)
+func (o origin) name() string { return Credential{Secret: o.secret, Source: o.source}.SourceName() }
+
+func newKeyring() *Keyring {
+	return &Keyring{creds: map[string][]entry{}, patterns: map[string]Pattern{}}
 }
 
 // add is BasicDockerKeyring.Add. The kubelet ranges over the map in random order; keys are taken
 // in sorted order here so credentials under a shared normalised key have a stable order.
-func (k *Keyring) add(secret string, cfg dockerConfig) {
-	info := secretKeys{name: secret}
+func (k *Keyring) add(o origin, cfg dockerConfig) {
+	info := secretKeys{source: o.name()}
 	for _, written := range slices.Sorted(maps.Keys(cfg)) {
 		key, err := normaliseKey(written)
 		if err != nil {
@@ -92,7 +58,7 @@ func (k *Keyring) add(secret string, cfg dockerConfig) {
 		}
 		e := cfg[written]
 		k.creds[key] = append(k.creds[key], entry{
-			cred:       Credential{Username: e.Username, Password: e.Password, Secret: secret, Key: written},
+			cred:       Credential{Username: e.Username, Password: e.Password, Secret: o.secret, Source: o.source, Key: written},
 			tokensOnly: e.tokens && e.Username == "",
 		})
 		k.index = append(k.index, key)
