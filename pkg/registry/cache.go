@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -139,7 +138,7 @@ func (c *Checker) fly(ctx context.Context, key string, p *probe) Verdict {
 				c.metrics.cache.WithLabelValues(cacheStale).Inc()
 				stale := cloneVerdict(e.verdict)
 				stale.Cached = true
-				stale.Notes = append(stale.Notes, fmt.Sprintf("the registry could not be checked now (%s); this verdict is from a check %s ago", v.Detail, now.Sub(e.checked).Round(time.Second)))
+				stale.Notes = append(stale.Notes, staleNote(v, now.Sub(e.checked)))
 				return stale
 			}
 		}

@@ -91,34 +91,25 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 func (c *Checker) Check(ctx context.Context, req Request) Verdict {
 	ref, err := reference.Parse(req.Image)
 	if err != nil {
-		return Verdict{
-			Outcome: NotPullable, Class: ClassInvalidReference, Image: req.Image,
-			Detail: err.Error(), Fix: "correct the image reference in the pod spec",
-		}
+		v := invalidReference(err)
+		v.Image = req.Image
+		return v
 	}
 	v := c.check(ctx, ref, req)
 	v.Image = req.Image
 	v.Reference = ref.Pull
 	if ref.TagIgnored {
-		v.Notes = append([]string{fmt.Sprintf("tag %q is ignored by the runtime; it pulls %s", ref.Tag, ref.Digest)}, v.Notes...)
+		v.Notes = append([]string{tagIgnoredNote(ref)}, v.Notes...)
 	}
 	return v
 }
 
 func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Request) Verdict {
 	if ref.UppercaseHost() {
-		return Verdict{
-			Outcome: NotPullable, Class: ClassInvalidReference,
-			Detail: fmt.Sprintf("%q is parsed as a registry host because it contains uppercase letters; Docker Hub namespaces must be lowercase (the pull would fail resolving host %q)", ref.Domain, ref.Domain),
-			Fix:    fmt.Sprintf("write the namespace in lowercase: %q", strings.ToLower(ref.Domain)+strings.TrimPrefix(ref.Original, ref.Domain)),
-		}
+		return uppercaseHost(ref)
 	}
 	if err := req.Keyring.Err(); err != nil {
-		return Verdict{
-			Outcome: NotPullable, Class: ClassInvalidPullSecret,
-			Detail: fmt.Sprintf("%v; the kubelet fails every pull of this pod before contacting %s", err, ref.Domain),
-			Fix:    "recreate the secret, e.g. with kubectl create secret docker-registry",
-		}
+		return invalidPullSecret(ref, err)
 	}
 	repo := c.keyringRepo(ref.Repository)
 	p := probe{
@@ -163,16 +154,10 @@ func (c *Checker) address(p *probe) (Verdict, bool) {
 	if err != nil {
 		var unsupported *reference.UnsupportedDigestError
 		if errors.As(err, &unsupported) {
-			return Verdict{
-				Outcome: Unverifiable, Class: ClassUnsupportedDigest,
-				Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", unsupported.Algorithm, p.ref.Pull),
-			}, false
+			return unsupportedDigest(p.ref, unsupported.Algorithm), false
 		}
 		// The kubelet accepts the reference, so this is the webhook's limit, not the pod's.
-		return Verdict{
-			Outcome: Unverifiable, Class: ClassInvalidReference,
-			Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", p.ref.Pull, err),
-		}, false
+		return unaddressable(p.ref, err), false
 	}
 	p.hosts = p.hosts[:0]
 	// containerd keeps the repository path as it is ("library/nginx") on every host.

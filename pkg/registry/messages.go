@@ -7,12 +7,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agnivade/levenshtein"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
+	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
 
 // Messages are one line each, name the registry, repository and tag, say what the kubelet would
@@ -304,4 +308,117 @@ func nodeSelectorHint(matched, missing []ocispec.Platform) string {
 		return "add nodeSelector kubernetes.io/arch=" + archs[0]
 	}
 	return fmt.Sprintf("add a required node affinity on kubernetes.io/arch in (%s)", strings.Join(archs, ", "))
+}
+
+// invalidReference is an image the kubelet rejects (InvalidImageName); err is a
+// *reference.InvalidError.
+func invalidReference(err error) Verdict {
+	return Verdict{
+		Outcome: NotPullable, Class: ClassInvalidReference,
+		Detail: err.Error(), Fix: "correct the image reference in the pod spec",
+	}
+}
+
+func uppercaseHost(ref *reference.Reference) Verdict {
+	return Verdict{
+		Outcome: NotPullable, Class: ClassInvalidReference,
+		Detail: fmt.Sprintf("%q is parsed as a registry host because it contains uppercase letters; Docker Hub namespaces must be lowercase (the pull would fail resolving host %q)", ref.Domain, ref.Domain),
+		Fix:    fmt.Sprintf("write the namespace in lowercase: %q", strings.ToLower(ref.Domain)+strings.TrimPrefix(ref.Original, ref.Domain)),
+	}
+}
+
+func invalidPullSecret(ref *reference.Reference, err error) Verdict {
+	return Verdict{
+		Outcome: NotPullable, Class: ClassInvalidPullSecret,
+		Detail: fmt.Sprintf("%v; the kubelet fails every pull of this pod before contacting %s", err, ref.Domain),
+		Fix:    "recreate the secret, e.g. with kubectl create secret docker-registry",
+	}
+}
+
+func tagIgnoredNote(ref *reference.Reference) string {
+	return fmt.Sprintf("tag %q is ignored by the runtime; it pulls %s", ref.Tag, ref.Digest)
+}
+
+func unsupportedDigest(ref *reference.Reference, algorithm string) Verdict {
+	return Verdict{
+		Outcome: Unverifiable, Class: ClassUnsupportedDigest,
+		Detail: fmt.Sprintf("%s digests cannot be verified by the webhook (%s); the kubelet and containerd accept them", algorithm, ref.Pull),
+	}
+}
+
+// unaddressable is a reference the kubelet accepts but go-containerregistry cannot address:
+// the webhook's limit, not the pod's.
+func unaddressable(ref *reference.Reference, err error) Verdict {
+	return Verdict{
+		Outcome: Unverifiable, Class: ClassInvalidReference,
+		Detail: fmt.Sprintf("%s cannot be verified: the webhook's registry client cannot address it (%v)", ref.Pull, err),
+	}
+}
+
+// staleNote marks a Pullable verdict served after its freshness because the fresh check,
+// fresh, was Unverifiable.
+func staleNote(fresh Verdict, age time.Duration) string {
+	return fmt.Sprintf("the registry could not be checked now (%s); this verdict is from a check %s ago", fresh.Detail, age.Round(time.Second))
+}
+
+func schema1(ref *reference.Reference, mediaType types.MediaType) Verdict {
+	return Verdict{
+		Outcome: NotPullable, Class: ClassUnsupportedMediaType,
+		Detail: fmt.Sprintf("%s is a Docker schema1 manifest (%s): Docker schema1 manifests are not supported by the node runtime (containerd 2.0 and later)", ref.Pull, mediaType),
+		Fix:    "rebuild and push the image with a current builder (OCI or Docker schema2)",
+	}
+}
+
+// platformMissing is an index with no manifest for any candidate node.
+func platformMissing(p *probe, pm platformMatch) Verdict {
+	return Verdict{
+		Outcome: NotPullable, Class: ClassPlatformMissing,
+		Detail: fmt.Sprintf("%s: image has no %s manifest (available: %s); candidate nodes are %s",
+			p.ref.Pull, joinOr(formatPlatforms(pm.missing)), joinComma(pm.available), joinComma(formatPlatforms(p.platforms))),
+		Fix: fmt.Sprintf("publish the image for %s, or use an image built for the nodes' platforms", joinComma(formatPlatforms(pm.missing))),
+	}
+}
+
+// somePlatformsNote is an index that some candidate nodes cannot run.
+func somePlatformsNote(pm platformMatch) string {
+	return fmt.Sprintf("no %s manifest; pods scheduled on %s nodes will fail: %s",
+		joinOr(formatPlatforms(pm.missing)), joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing))
+}
+
+// singlePlatformMessage is the note for a single-platform image built for plat, or "" when
+// every candidate node runs it.
+func singlePlatformMessage(plat *v1.Platform, candidates []ocispec.Platform) string {
+	pm := matchPlatforms([]*v1.Platform{plat}, candidates)
+	built := formatPlatform(ociPlatform(plat))
+	anyBuild := *plat
+	anyBuild.OSVersion = ""
+	switch {
+	case len(pm.missing) == 0:
+		return ""
+	case len(matchPlatforms([]*v1.Platform{&anyBuild}, pm.missing).missing) == 0:
+		// Only a Windows build differs: Windows refuses to start the container instead.
+		return fmt.Sprintf("image is built for %s, which %s nodes do not run: it will pull, then the container fails to start (the container's Windows version does not match the host's); use an image for the nodes' Windows build",
+			built, joinOr(formatPlatforms(pm.missing)))
+	case len(pm.matched) == 0:
+		return fmt.Sprintf("image is built for %s only but the candidate nodes are %s: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for %s, or as a multi-platform image",
+			built, joinComma(formatPlatforms(candidates)), joinComma(formatPlatforms(pm.missing)))
+	}
+	return fmt.Sprintf("image is built for %s only; containers on %s nodes will fail with exec format error: %s",
+		built, joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing))
+}
+
+func tagDriftNote(ref *reference.Reference, digest string) string {
+	return fmt.Sprintf("tag %q now points to %s, not to the pinned digest; the runtime pulls the pinned digest", ref.Tag, digest)
+}
+
+func alsoFailedNote(a attempt) string {
+	return fmt.Sprintf("%s also failed: %s", credentialName(a.cred), why(a.f))
+}
+
+// nodeCredentials is a definite failure on a registry the nodes hold credentials for.
+func nodeCredentials(ref *reference.Reference, primary attempt) Verdict {
+	return Verdict{
+		Outcome: Unverifiable, Class: ClassNodeCredentials, Credential: credentialName(primary.cred),
+		Detail: fmt.Sprintf("credentials for %s come from the nodes; not verified (the webhook's own check got %s)", ref.Repository, primary.f.statusWithCodes()),
+	}
 }

@@ -227,21 +227,5 @@ func (c *Checker) singlePlatformNote(ctx context.Context, p *probe, res resolved
 	if err != nil || plat == nil {
 		return ""
 	}
-	pm := matchPlatforms([]*v1.Platform{plat}, p.platforms)
-	built := formatPlatform(ociPlatform(plat))
-	anyBuild := *plat
-	anyBuild.OSVersion = ""
-	switch {
-	case len(pm.missing) == 0:
-		return ""
-	case len(matchPlatforms([]*v1.Platform{&anyBuild}, pm.missing).missing) == 0:
-		// Only a Windows build differs: Windows refuses to start the container instead.
-		return fmt.Sprintf("image is built for %s, which %s nodes do not run: it will pull, then the container fails to start (the container's Windows version does not match the host's); use an image for the nodes' Windows build",
-			built, joinOr(formatPlatforms(pm.missing)))
-	case len(pm.matched) == 0:
-		return fmt.Sprintf("image is built for %s only but the candidate nodes are %s: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for %s, or as a multi-platform image",
-			built, joinComma(formatPlatforms(p.platforms)), joinComma(formatPlatforms(pm.missing)))
-	}
-	return fmt.Sprintf("image is built for %s only; containers on %s nodes will fail with exec format error: %s",
-		built, joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing))
+	return singlePlatformMessage(plat, p.platforms)
 }

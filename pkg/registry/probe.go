@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -224,11 +223,9 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 	}
 	switch res.desc.MediaType {
 	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
-		return Verdict{
-			Outcome: NotPullable, Class: ClassUnsupportedMediaType, Credential: v.Credential,
-			Detail: fmt.Sprintf("%s is a Docker schema1 manifest (%s): Docker schema1 manifests are not supported by the node runtime (containerd 2.0 and later)", p.ref.Pull, res.desc.MediaType),
-			Fix:    "rebuild and push the image with a current builder (OCI or Docker schema2)",
-		}
+		s1 := schema1(p.ref, res.desc.MediaType)
+		s1.Credential = v.Credential
+		return s1
 	}
 	if len(p.platforms) == 0 {
 		return v
@@ -245,17 +242,13 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 	}
 	pm := matchPlatforms(children, p.platforms)
 	if len(pm.matched) == 0 {
-		return Verdict{
-			Outcome: NotPullable, Class: ClassPlatformMissing, Digest: v.Digest, Credential: v.Credential,
-			Detail: fmt.Sprintf("%s: image has no %s manifest (available: %s); candidate nodes are %s",
-				p.ref.Pull, joinOr(formatPlatforms(pm.missing)), joinComma(pm.available), joinComma(formatPlatforms(p.platforms))),
-			Fix: fmt.Sprintf("publish the image for %s, or use an image built for the nodes' platforms", joinComma(formatPlatforms(pm.missing))),
-		}
+		missing := platformMissing(p, pm)
+		missing.Digest, missing.Credential = v.Digest, v.Credential
+		return missing
 	}
 	v.Platforms = formatPlatforms(pm.matched)
 	if len(pm.missing) > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("no %s manifest; pods scheduled on %s nodes will fail: %s",
-			joinOr(formatPlatforms(pm.missing)), joinOr(formatPlatforms(pm.missing)), nodeSelectorHint(pm.matched, pm.missing)))
+		v.Notes = append(v.Notes, somePlatformsNote(pm))
 	}
 	return v
 }
@@ -272,7 +265,7 @@ func (c *Checker) tagDrift(ctx context.Context, p *probe, res resolved) string {
 	if err != nil || desc.Digest.String() == p.ref.Digest {
 		return ""
 	}
-	return fmt.Sprintf("tag %q now points to %s, not to the pinned digest; the runtime pulls the pinned digest", p.ref.Tag, desc.Digest)
+	return tagDriftNote(p.ref, desc.Digest.String())
 }
 
 // rank orders definite failures by how much they tell: a 404 after the registry accepted a
@@ -301,16 +294,15 @@ func (p *probe) definite(failed []attempt) Verdict {
 	var notes []string
 	for i, a := range failed {
 		if i != pi {
-			notes = append(notes, fmt.Sprintf("%s also failed: %s", credentialName(a.cred), why(a.f)))
+			notes = append(notes, alsoFailedNote(a))
 		}
 	}
 	if p.nodeCredentials && !primary.f.hasCode(transport.ManifestUnknownErrorCode) {
 		// The nodes hold a credential the webhook does not; only a definite "this tag does not
 		// exist in this repository" survives that.
-		return Verdict{
-			Outcome: Unverifiable, Class: ClassNodeCredentials, Credential: credentialName(primary.cred), Notes: notes,
-			Detail: fmt.Sprintf("credentials for %s come from the nodes; not verified (the webhook's own check got %s)", p.ref.Repository, primary.f.statusWithCodes()),
-		}
+		v := nodeCredentials(p.ref, primary)
+		v.Notes = notes
+		return v
 	}
 	v := p.definiteMessage(primary)
 	if len(p.creds) > 0 {
