@@ -13,10 +13,20 @@ const MaxWarningRunes = 256
 // clauseSeparator joins the clauses of a message: a cause, what it means, what to do.
 const clauseSeparator = "; "
 
-// Fit shortens a message to at most maxRunes runes by dropping whole clauses from its end (the
-// fix goes first, a fix cut in the middle helps nobody), always keeping the first one. Only a
-// first clause too long on its own is cut, by Truncate.
+// minElidedRunes is the shortest word Fit replaces by "…": a registry host, an image
+// reference, a secret name, never a word of the sentence.
+const minElidedRunes = 40
+
+// Fit shortens a message to at most maxRunes runes without cutting a word: first the longest
+// words but the first (an image reference can be 700 characters long) become "…", the first
+// word (a field path) saying which image it is; then whole clauses go from the end (the fix first: a fix cut in the
+// middle helps nobody), the first one always kept. Only a first clause still too long is cut,
+// by Truncate.
 func Fit(s string, maxRunes int) string {
+	if utf8.RuneCountInString(s) <= maxRunes {
+		return s
+	}
+	s = elideLongWords(s, maxRunes)
 	for utf8.RuneCountInString(s) > maxRunes {
 		i := strings.LastIndex(s, clauseSeparator)
 		if i < 0 {
@@ -25,6 +35,31 @@ func Fit(s string, maxRunes int) string {
 		s = s[:i]
 	}
 	return Truncate(s, maxRunes)
+}
+
+// elideLongWords replaces words after the first longer than minElidedRunes by "…", longest
+// first, until s fits maxRunes. Punctuation closing a word stays, so that clauses stay apart.
+func elideLongWords(s string, maxRunes int) string {
+	words := strings.Split(s, " ")
+	n := utf8.RuneCountInString(s)
+	for n > maxRunes {
+		longest, longestRunes := -1, minElidedRunes
+		for i, w := range words[1:] {
+			if r := utf8.RuneCountInString(w); r > longestRunes {
+				i++
+				longest, longestRunes = i, r
+			}
+		}
+		if longest < 0 {
+			break
+		}
+		w := words[longest]
+		opening := w[:len(w)-len(strings.TrimLeft(w, `(["`))]
+		closing := w[len(strings.TrimRight(w, `;,:.)]"`)):]
+		words[longest] = opening + "…" + closing
+		n -= longestRunes - utf8.RuneCountInString(words[longest])
+	}
+	return strings.Join(words, " ")
 }
 
 // Truncate cuts s to at most maxRunes runes, "…" included, after the last whole word that fits,

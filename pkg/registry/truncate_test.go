@@ -43,6 +43,12 @@ func TestFit(t *testing.T) {
 		"the fix is dropped":      {s: "tag not found; use another tag", max: 20, want: "tag not found"},
 		"clauses go from the end": {s: "a cause; what it means; what to do", max: 25, want: "a cause; what it means"},
 		"a long first clause is cut after a word": {s: "tag not found in a repository; fix", max: 20, want: "tag not found in a…"},
+		"long words go before clauses": {
+			s:    "tag not found in " + strings.Repeat("r", 50) + "/app; use a tag of " + strings.Repeat("r", 45) + ";",
+			max:  40,
+			want: "tag not found in …; use a tag of …;",
+		},
+		"short words are never elided": {s: "tag not found in " + strings.Repeat("r", 40) + " (404); use a tag", max: 30, want: "tag not found in…"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
