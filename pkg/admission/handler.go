@@ -170,14 +170,14 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	if len(images) == 0 && old != nil {
 		return rec.set(h.respond(mode, w, out, reasonUnchanged))
 	}
-	var toCheck []imageRef
+	var toCheck []Image
 	exempt := 0
 	for _, im := range images {
 		switch {
-		case h.exemptImage(im.image):
+		case h.exemptImage(im.Image):
 			exempt++
-		case im.policy == corev1.PullNever:
-			out.notes = append(out.notes, attributed(im.path, "imagePullPolicy Never: the image must be pre-loaded on every node"))
+		case im.PullPolicy == corev1.PullNever:
+			out.notes = append(out.notes, attributed(im.Path, "imagePullPolicy Never: the image must be pre-loaded on every node"))
 		default:
 			toCheck = append(toCheck, im)
 		}
@@ -197,7 +197,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	if len(creds.unreadable) > 0 {
 		msg := "not verified: " + strings.Join(creds.unreadable, "; ")
 		for _, im := range toCheck {
-			h.addFinding(&out, mode, finding{path: im.path, image: im.image, outcome: registry.Unverifiable,
+			h.addFinding(&out, mode, finding{path: im.Path, image: im.Image, outcome: registry.Unverifiable,
 				reason: reasonCredentialsUnreadable, message: msg})
 		}
 		return rec.set(h.respond(mode, w, out, reasonOK))
@@ -209,25 +209,25 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	}
 	verdicts := h.checkImages(ctx, distinct, creds.keyring, platforms, budget.budget)
 	for _, im := range toCheck {
-		h.addVerdict(&out, mode, im, verdicts[im.image])
+		h.addVerdict(&out, mode, im, verdicts[im.Image])
 	}
 	return rec.set(h.respond(mode, w, out, reasonOK))
 }
 
 // addVerdict turns a verdict into a finding (anything not Pullable) and notes.
-func (h *Handler) addVerdict(out *outcome, mode Mode, im imageRef, v registry.Verdict) {
+func (h *Handler) addVerdict(out *outcome, mode Mode, im Image, v registry.Verdict) {
 	if v.Outcome != registry.Pullable && v.Outcome != registry.NotPullable {
 		// Anything else, including an engine's zero Verdict, is at best "could not verify".
 		v.Outcome = registry.Unverifiable
 	}
 	for _, n := range v.Notes {
-		out.notes = append(out.notes, attributed(im.path, n))
+		out.notes = append(out.notes, attributed(im.Path, n))
 	}
 	msg := v.Message()
 	if msg == "" {
-		msg = fmt.Sprintf("image %q is %s (%s)", im.image, v.Outcome, classReason(v.Class))
+		msg = fmt.Sprintf("image %q is %s (%s)", im.Image, v.Outcome, classReason(v.Class))
 	}
-	h.addFinding(out, mode, finding{path: im.path, image: im.image, outcome: v.Outcome, reason: classReason(v.Class), message: msg, detail: v.Detail})
+	h.addFinding(out, mode, finding{path: im.Path, image: im.Image, outcome: v.Outcome, reason: classReason(v.Class), message: msg, detail: v.Detail})
 }
 
 // addFinding counts every checked image and keeps those the user should hear about.
@@ -238,11 +238,11 @@ func (h *Handler) addFinding(out *outcome, mode Mode, f finding) {
 	}
 }
 
-func distinctImages(images []imageRef) []string {
+func distinctImages(images []Image) []string {
 	var out []string
 	for _, im := range images {
-		if !slices.Contains(out, im.image) {
-			out = append(out, im.image)
+		if !slices.Contains(out, im.Image) {
+			out = append(out, im.Image)
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package admission
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -90,6 +91,15 @@ var kinds = map[schema.GroupVersionKind]kindSpec{
 		}},
 }
 
+// specOf is podSpec, with an empty spec for an object that has none.
+func (k kindSpec) specOf(obj runtime.Object) (*corev1.PodSpec, *field.Path) {
+	spec, p := k.podSpec(obj)
+	if spec == nil {
+		spec = &corev1.PodSpec{}
+	}
+	return spec, p
+}
+
 // kindLabel is the bounded metric label for a request's kind.
 func kindLabel(gvk metav1.GroupVersionKind) string {
 	if k, ok := kinds[schema.GroupVersionKind(gvk)]; ok {
@@ -131,10 +141,7 @@ func decodeWorkload(k kindSpec, gvk schema.GroupVersionKind, raw runtime.RawExte
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw.Raw, obj); err != nil {
 		return nil, &decodeError{which: which, err: err}
 	}
-	spec, p := k.podSpec(obj)
-	if spec == nil {
-		spec = &corev1.PodSpec{}
-	}
+	spec, p := k.specOf(obj)
 	return &workload{kind: k, gk: gvk.GroupKind(), meta: obj.(metav1.Object), spec: spec, specPath: p}, nil
 }
 
@@ -174,38 +181,55 @@ func pullSecretNames(spec *corev1.PodSpec) []string {
 	return names
 }
 
-// imageRef is one image the kubelet will pull, with where it is written.
-type imageRef struct {
-	path   string
-	image  string
-	policy corev1.PullPolicy
+// Image is one image the kubelet will pull, with where it is written.
+type Image struct {
+	// Path is the image's field path: spec.template.spec.initContainers[1].image.
+	Path string
+	// Image is the reference as written.
+	Image      string
+	PullPolicy corev1.PullPolicy
 }
 
-// imagesOf lists every image of a pod spec: containers, initContainers, ephemeralContainers and
-// image volumes, which the kubelet pulls through the same EnsureImageExists with the same
-// secrets. Empty images (allowed in templates for tools that fill them in later) are skipped.
-func imagesOf(spec *corev1.PodSpec, base *field.Path) []imageRef {
-	var out []imageRef
+// Images lists every image of a pod spec whose field path is specPath (PodSpecOf gives both):
+// containers, initContainers, ephemeralContainers and image volumes, which the kubelet pulls
+// through the same EnsureImageExists with the same secrets. Empty images (allowed in templates
+// for tools that fill them in later) are skipped.
+func Images(spec *corev1.PodSpec, specPath *field.Path) []Image {
+	var out []Image
 	add := func(p *field.Path, image string, policy corev1.PullPolicy) {
 		if image != "" {
-			out = append(out, imageRef{path: p.String(), image: image, policy: policy})
+			out = append(out, Image{Path: p.String(), Image: image, PullPolicy: policy})
 		}
 	}
 	for i, c := range spec.Containers {
-		add(base.Child("containers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+		add(specPath.Child("containers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
 	}
 	for i, c := range spec.InitContainers {
-		add(base.Child("initContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+		add(specPath.Child("initContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
 	}
 	for i, c := range spec.EphemeralContainers {
-		add(base.Child("ephemeralContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+		add(specPath.Child("ephemeralContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
 	}
 	for i, v := range spec.Volumes {
 		if v.Image != nil {
-			add(base.Child("volumes").Index(i).Child("image", "reference"), v.Image.Reference, v.Image.PullPolicy)
+			add(specPath.Child("volumes").Index(i).Child("image", "reference"), v.Image.Reference, v.Image.PullPolicy)
 		}
 	}
 	return out
+}
+
+// PodSpecOf returns the pod spec of a Pod or workload of a kind the webhook checks (a typed
+// object: *corev1.Pod, *appsv1.Deployment, *batchv1.CronJob, ...) and its field path; ok is
+// false for any other object. A ReplicationController without a template has an empty spec.
+func PodSpecOf(obj runtime.Object) (spec *corev1.PodSpec, specPath *field.Path, ok bool) {
+	for _, k := range kinds {
+		if reflect.TypeOf(k.newObj()) != reflect.TypeOf(obj) {
+			continue
+		}
+		spec, specPath = k.specOf(obj)
+		return spec, specPath, true
+	}
+	return nil, nil, false
 }
 
 // changedImages returns the images of a CREATE, or on UPDATE those whose reference did not
@@ -213,18 +237,18 @@ func imagesOf(spec *corev1.PodSpec, base *field.Path) []imageRef {
 // never reach a registry. When the credentials the pods will use, or the nodes they may land on,
 // changed, every image is re-checked, since the same reference may now pull differently (a
 // nodeSelector moved to arm64 under an amd64-only image).
-func changedImages(w, old *workload) []imageRef {
-	images := imagesOf(w.spec, w.specPath)
+func changedImages(w, old *workload) []Image {
+	images := Images(w.spec, w.specPath)
 	if old == nil || credentialsChanged(w, old) || placementChanged(w.spec, old.spec) {
 		return images
 	}
 	before := map[string]bool{}
-	for _, im := range imagesOf(old.spec, old.specPath) {
-		before[im.image] = true
+	for _, im := range Images(old.spec, old.specPath) {
+		before[im.Image] = true
 	}
-	var out []imageRef
+	var out []Image
 	for _, im := range images {
-		if !before[im.image] {
+		if !before[im.Image] {
 			out = append(out, im)
 		}
 	}

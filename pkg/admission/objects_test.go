@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -210,5 +211,50 @@ func TestUpdateChecksOnlyWhatChanged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPodSpecOf(t *testing.T) {
+	spec := corev1.PodSpec{
+		Containers:     []corev1.Container{{Name: "c", Image: "nginx:1.25", ImagePullPolicy: corev1.PullAlways}},
+		InitContainers: []corev1.Container{{Name: "i", Image: "busybox:1"}, {Name: "empty"}},
+		Volumes:        []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "data:1", PullPolicy: corev1.PullIfNotPresent}}}},
+	}
+	template := corev1.PodTemplateSpec{Spec: spec}
+	tests := map[string]struct {
+		obj      runtime.Object
+		specPath string
+		ok       bool
+	}{
+		"Pod":                   {obj: &corev1.Pod{Spec: spec}, specPath: "spec", ok: true},
+		"Deployment":            {obj: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Template: template}}, specPath: "spec.template.spec", ok: true},
+		"CronJob":               {obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: template}}}}, specPath: "spec.jobTemplate.spec.template.spec", ok: true},
+		"ReplicationController": {obj: &corev1.ReplicationController{Spec: corev1.ReplicationControllerSpec{Template: &template}}, specPath: "spec.template.spec", ok: true},
+		"a kind not checked":    {obj: &corev1.ConfigMap{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, p, ok := PodSpecOf(tc.obj)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			if p.String() != tc.specPath {
+				t.Errorf("spec path %q, want %q", p, tc.specPath)
+			}
+			want := []Image{
+				{Path: tc.specPath + ".containers[0].image", Image: "nginx:1.25", PullPolicy: corev1.PullAlways},
+				{Path: tc.specPath + ".initContainers[0].image", Image: "busybox:1"},
+				{Path: tc.specPath + ".volumes[0].image.reference", Image: "data:1", PullPolicy: corev1.PullIfNotPresent},
+			}
+			if images := Images(got, p); !slices.Equal(images, want) {
+				t.Errorf("Images = %+v, want %+v", images, want)
+			}
+		})
+	}
+	if spec, _, ok := PodSpecOf(&corev1.ReplicationController{}); !ok || spec == nil || len(Images(spec, specPath)) != 0 {
+		t.Error("a ReplicationController without a template must give an empty spec")
 	}
 }
