@@ -33,8 +33,10 @@
 //
 // Class says why, from a closed set used as metric label and audit value. Detail is one line
 // naming the registry, repository and tag and the cause in the kubelet's words; Fix is one line
-// saying what to change. No message ever contains a credential: credentials are named by secret
-// and key only.
+// saying what to change. No message ever contains a credential: credentials are named by source
+// (a secret, a Docker config file) and key only. Fit shortens a message for a kubectl warning
+// (MaxWarningRunes) without cutting a word; TimeoutVerdict is the verdict of a check that ran
+// out of time, whoever set the deadline.
 //
 // # Probing
 //

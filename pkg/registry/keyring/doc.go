@@ -2,6 +2,12 @@
 // imagePullSecrets, so pullguard probes a registry with exactly the credentials, in exactly the
 // order, that the node will use.
 //
+// Three constructors feed the same matching rules: FromSecrets (a pod's pull secrets, the
+// webhook), FromDockerConfig (a ~/.docker/config.json, for a program outside the cluster) and
+// FromEntries (credentials given one by one). Every credential names its source for messages
+// (Credential.SourceName: `imagePullSecret "regcred"`, `docker config ~/.docker/config.json`)
+// and never its secret.
+//
 // It is a port of k8s.io/kubernetes v1.37 pkg/credentialprovider (keyring.go: BasicDockerKeyring.Add,
 // Lookup, URLsMatch, isDefaultRegistryMatch; config.go: DockerConfigJSON, DockerConfigEntry and
 // the "auth" decoding) and pkg/credentialprovider/secrets (secretsToTrackedDockerConfigs):
