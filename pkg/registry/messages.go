@@ -21,7 +21,7 @@ import (
 
 // Messages are one line each, name the registry, repository and tag, say what the kubelet would
 // hit in its own words, and never contain a credential: credentials are named by
-// keyring.Credential.String (secret name and key only).
+// keyring.Credential.String (source and key only).
 
 // maxCauseLen bounds error text copied from a registry's answer into a message.
 const maxCauseLen = 200

@@ -78,7 +78,8 @@ func assertWholeWarning(t *testing.T, full, w string) {
 		closing := whole[len(strings.TrimRight(whole, `;,:.)]"`)):]
 		switch {
 		case word == whole, word == opening+"…"+closing:
-		case i == len(got)-1 && (word == strings.TrimRight(whole, ";,:") || word == strings.TrimRight(whole, ";,:")+"…"):
+		case i == len(got)-1 && (word == strings.TrimRight(whole, ";,:") || word == strings.TrimRight(whole, ";,:")+"…" ||
+			word == opening+"…"+strings.TrimRight(closing, ";,:")):
 			// The last word, before a dropped clause or a cut.
 		default:
 			t.Fatalf("word %d of warning %q is %q, a cut of %q", i, w, word, whole)
@@ -203,6 +204,11 @@ func everyVerdict(t *testing.T, image string) map[string]Verdict {
 	add("tls", anonymous.unverifiable(failure{class: ClassTLSFailure, host: longHost, cause: "certificate is not valid for " + longHost}, nil))
 	hub := newProbe(mustParse(t, "docker.io/"+longPath+":"+longTag), nearMiss)
 	add("Docker Hub rate limit", hub.unverifiable(classify(&transport.Error{StatusCode: http.StatusTooManyRequests}), nil))
+	add("Docker Hub's host not resolved", hub.unverifiable(classify(&net.DNSError{Name: "registry-1.docker.io", Err: "no such host"}), nil))
+	singleLabel := newProbe(mustParse(t, "registry:5000/"+longPath+":"+longTag), nearMiss)
+	add("single-label host not resolved", singleLabel.unverifiable(classify(&net.DNSError{Name: "registry", Err: "no such host"}), nil))
+	typo := newProbe(mustParse(t, "dokcer.io/"+longPath+":"+longTag), nearMiss)
+	add("registry typo not resolved", typo.unverifiable(classify(&net.DNSError{Name: "dokcer.io", Err: "no such host"}), nil))
 
 	_, invalidErr := reference.Parse(longHost + "/" + longPath + ":" + longTag + "!")
 	add("invalid reference", invalidReference(invalidErr))
