@@ -115,9 +115,9 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 	p := probe{
 		ref:       ref,
 		repo:      repo,
-		creds:     req.Keyring.Lookup(repo),
+		creds:     req.Keyring.Lookup(*repo),
 		platforms: normalizePlatforms(req.Platforms),
-		explain:   req.Keyring.Explain(repo),
+		explain:   req.Keyring.Explain(*repo),
 		ignored:   req.Keyring.Ignored(),
 	}
 	return c.cached(ctx, p)
@@ -129,13 +129,13 @@ const repoCacheSize = 4096
 
 // keyringRepo is keyring.ParseRepo, parsed once per repository: URL parsing would otherwise be
 // a good part of a cached check.
-func (c *Checker) keyringRepo(repository string) keyring.Repo {
+func (c *Checker) keyringRepo(repository string) *keyring.Repo {
 	if r, ok := c.repos.Get(repository); ok {
-		return r.(keyring.Repo)
+		return r.(*keyring.Repo)
 	}
 	r := keyring.ParseRepo(repository)
-	c.repos.Add(repository, r)
-	return r
+	c.repos.Add(repository, &r)
+	return &r
 }
 
 // address prepares a cache miss's probe: p.hosts, the hosts the runtime will ask, in its
@@ -143,7 +143,7 @@ func (c *Checker) keyringRepo(repository string) keyring.Repo {
 // patterns say of the repository; or it returns why the webhook cannot ask a registry about an
 // image the kubelet accepts.
 func (c *Checker) address(p *probe) (Verdict, bool) {
-	repo := p.repo
+	repo := *p.repo
 	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
 	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	upstream, err := p.ref.GGCR(c.nameOptions(p.ref.Domain)...)

@@ -21,7 +21,7 @@ import (
 type probe struct {
 	ref *reference.Reference
 	// repo is ref.Repository parsed for credential and registry-pattern matching.
-	repo keyring.Repo
+	repo *keyring.Repo
 	// hosts are the mirrors the runtime tries, then the registry itself (the last one).
 	hosts []probeHost
 	// creds are the kubelet's candidates in order; empty means one anonymous pull.
