@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -9,6 +8,10 @@ import (
 
 	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/pullguard/pullguard/pkg/config"
 )
 
 // Mode is what the webhook does with its findings in a namespace. The names follow Pod Security
@@ -102,49 +105,83 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every invalid field at once, so an operator fixes a config in one pass.
-func (c Config) Validate() error {
-	var errs []error
+// ConfigSection is the key of the admission policy's section in every pullguard config file;
+// the paths of Validate's errors start with it.
+const ConfigSection = "admission"
+
+// AddFlags binds every field of c to a flag of fs and to its key in the "admission" section of
+// the config file (see package config). Defaults are c's current values.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	b := config.NewBinder(fs, ConfigSection)
+	b.String((*string)(&c.DefaultMode), "default-mode", "defaultMode",
+		`Mode for namespaces without the pullguard.io/mode label: enforce, warn, audit or off.`)
+	b.Bool(&c.DenyUnverifiable, "deny-unverifiable", "denyUnverifiable",
+		"In enforce mode, also deny images whose pullability cannot be verified (registry outage, rate limit, timeout). Default: allow them with a warning.")
+	b.StringSlice(&c.ExemptNamespaces, "exempt-namespaces", "exemptNamespaces", "Namespaces never checked (comma-separated).")
+	b.StringSlice(&c.ExemptImages, "exempt-images", "exemptImages", "Image patterns never checked, in path.Match syntax, tried against the image as written and normalised (comma-separated).")
+	b.StringSlice(&c.AutoscaledPlatforms, "autoscaled-platforms", "autoscaledPlatforms",
+		"Platforms (os/arch[/variant], comma-separated) a cluster autoscaler or Karpenter may add nodes with although no node runs them now. They join the platforms of the current nodes, so an image that has one of them but not the current nodes' is a warning instead of a refusal.")
+	b.StringSlice(&c.ExemptUsers, "exempt-users", "exemptUsers", "Requesting users whose requests are never checked (comma-separated).")
+	b.StringSlice(&c.ExemptGroups, "exempt-groups", "exemptGroups", "Requesting groups whose requests are never checked (comma-separated).")
+	b.Duration(&c.MaxBudget, "max-budget", "maxBudget",
+		"Longest time one admission may spend on registries, whatever timeout the API server sends. Must be below 30s.")
+	b.Duration(&c.TimeoutMargin, "timeout-margin", "timeoutMargin",
+		"Time kept back from the API server's ?timeout= to answer before it gives up on the webhook.")
+	b.Duration(&c.SecretCacheTTL, "secret-cache-ttl", "secretCacheTTL",
+		"How long pull secrets and service accounts read from the API server are reused (0: not cached).")
+	b.Int64(&c.MaxRequestBytes, "max-request-bytes", "maxRequestBytes", "Largest AdmissionReview body accepted, in bytes.")
+	b.Int(&c.MaxConcurrentImages, "max-concurrent-images", "maxConcurrentImages", "Images of one admission checked in parallel.")
+}
+
+// Validate reports every invalid field at once, each at its path in the config file
+// ("admission.maxBudget"), so an operator fixes a config in one pass.
+func (c Config) Validate() field.ErrorList {
+	p := field.NewPath(ConfigSection)
+	var errs field.ErrorList
 	if !c.DefaultMode.Valid() {
-		errs = append(errs, fmt.Errorf("default mode %q is not one of %v", c.DefaultMode, Modes))
+		errs = append(errs, field.Invalid(p.Child("defaultMode"), c.DefaultMode, fmt.Sprintf("default mode %q is not one of %v", c.DefaultMode, Modes)))
 	}
 	if c.MaxBudget <= 0 || c.MaxBudget > 30*time.Second {
 		// 30 s is the largest timeoutSeconds the API server accepts for a webhook.
-		errs = append(errs, fmt.Errorf("max budget must be in (0, 30s], got %s", c.MaxBudget))
+		errs = append(errs, field.Invalid(p.Child("maxBudget"), c.MaxBudget.String(), "max budget must be in (0, 30s]"))
 	}
 	if c.TimeoutMargin < 0 {
-		errs = append(errs, fmt.Errorf("timeout margin must not be negative, got %s", c.TimeoutMargin))
+		errs = append(errs, field.Invalid(p.Child("timeoutMargin"), c.TimeoutMargin.String(), "timeout margin must not be negative"))
 	}
 	if c.SecretCacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("secret cache TTL must not be negative, got %s", c.SecretCacheTTL))
+		errs = append(errs, field.Invalid(p.Child("secretCacheTTL"), c.SecretCacheTTL.String(), "secret cache TTL must not be negative"))
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > maxRequestBytesLimit {
-		errs = append(errs, fmt.Errorf("max request bytes must be in (0, %d], got %d", maxRequestBytesLimit, c.MaxRequestBytes))
+		errs = append(errs, field.Invalid(p.Child("maxRequestBytes"), c.MaxRequestBytes, fmt.Sprintf("max request bytes must be in (0, %d]", maxRequestBytesLimit)))
 	}
 	if c.MaxConcurrentImages < 1 || c.MaxConcurrentImages > maxConcurrentImagesLimit {
-		errs = append(errs, fmt.Errorf("max concurrent images must be in [1, %d], got %d", maxConcurrentImagesLimit, c.MaxConcurrentImages))
+		errs = append(errs, field.Invalid(p.Child("maxConcurrentImages"), c.MaxConcurrentImages, fmt.Sprintf("max concurrent images must be in [1, %d]", maxConcurrentImagesLimit)))
 	}
-	for _, p := range c.ExemptImages {
-		if _, err := path.Match(p, ""); err != nil {
-			errs = append(errs, fmt.Errorf("exempt image pattern %q: %w", p, err))
+	for i, pattern := range c.ExemptImages {
+		if _, err := path.Match(pattern, ""); err != nil {
+			errs = append(errs, field.Invalid(p.Child("exemptImages").Index(i), pattern, fmt.Sprintf("exempt image pattern %q: %v", pattern, err)))
 		}
 	}
-	for _, p := range c.AutoscaledPlatforms {
-		if _, err := parsePlatform(p); err != nil {
-			errs = append(errs, fmt.Errorf("autoscaled platform: %w", err))
+	for i, platform := range c.AutoscaledPlatforms {
+		if _, err := parsePlatform(platform); err != nil {
+			errs = append(errs, field.Invalid(p.Child("autoscaledPlatforms").Index(i), platform, "autoscaled platform: "+err.Error()))
 		}
 	}
 	for _, l := range []struct {
-		name   string
-		values []string
-	}{{"exempt namespace", c.ExemptNamespaces}, {"exempt user", c.ExemptUsers}, {"exempt group", c.ExemptGroups}} {
-		for _, v := range l.values {
+		key, name string
+		values    []string
+	}{
+		{"exemptNamespaces", "exempt namespace", c.ExemptNamespaces},
+		{"exemptUsers", "exempt user", c.ExemptUsers},
+		{"exemptGroups", "exempt group", c.ExemptGroups},
+	} {
+		for i, v := range l.values {
 			if v == "" {
-				errs = append(errs, errors.New(l.name+" must not be empty"))
+				errs = append(errs, field.Required(p.Child(l.key).Index(i), l.name+" must not be empty"))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // parsePlatform accepts os/arch or os/arch/variant only: containerd's parser would fill in this

@@ -47,7 +47,7 @@ var _ admission.Handler = (*Handler)(nil)
 // Namespaces and corev1.Nodes, typically from the informer cache InformerOptions configures.
 // metrics may be nil.
 func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader, metrics *Metrics) (*Handler, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate().ToAggregate(); err != nil {
 		return nil, fmt.Errorf("invalid admission config: %w", err)
 	}
 	if checker == nil || apiReader == nil || informers == nil {

@@ -123,7 +123,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mutate(&c)
-			err := c.Validate()
+			err := c.Validate().ToAggregate()
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Errorf("unexpected error: %v", err)

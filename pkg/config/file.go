@@ -148,6 +148,9 @@ func set(v pflag.Value, raw json.RawMessage) error {
 	default:
 		var s string
 		if err := decodeString(raw, &s); err != nil {
+			if v.Type() == "duration" {
+				return errors.New(`must be a duration string such as "2s" or "500ms"`)
+			}
 			return err
 		}
 		return v.Set(s)

@@ -50,7 +50,7 @@ type clockFunc func() time.Time
 func (f clockFunc) Now() time.Time { return f() }
 
 func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
-	if err := opts.Validate(); err != nil {
+	if err := opts.Validate().ToAggregate(); err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(opts.Registerer)

@@ -283,7 +283,7 @@ func startupKeys(o Options) []any {
 		"registryCAFile", o.Registry.Egress.CAFile,
 		"registryProxy", proxyHost(o.Registry.Egress.Proxy),
 		"nodeCredentialRegistries", o.Registry.NodeCredentialRegistries,
-		"registryMirrors", (&mirrorsValue{m: &o.Registry.Mirrors}).String(),
+		"registryMirrors", registry.MirrorsString(o.Registry.Mirrors),
 		"singlePlatformCheck", o.Registry.SinglePlatformCheck,
 		"singlePlatformCheckSkip", o.Registry.SinglePlatformCheckSkip,
 		"autoscaledPlatforms", o.Admission.AutoscaledPlatforms,

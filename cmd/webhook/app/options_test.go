@@ -17,6 +17,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/pullguard/pullguard/pkg/admission"
+	"github.com/pullguard/pullguard/pkg/config"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
 
@@ -448,7 +449,7 @@ func TestConfigFileRejected(t *testing.T) {
 		"no apiVersion":              {"kind: WebhookConfiguration\nport: 1\n", "apiVersion and kind are required"},
 		"empty file":                 {"", "apiVersion and kind are required"},
 		"not yaml":                   {"{{{", "decoding"},
-		"too large":                  {header + "# " + strings.Repeat("x", maxConfigBytes) + "\n", "larger than"},
+		"too large":                  {header + "# " + strings.Repeat("x", config.MaxFileBytes) + "\n", "larger than"},
 		"invalid value is validated": {header + "admission:\n  defaultMode: block\n", "--default-mode"},
 	}
 	for name, tc := range tests {

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Options configures outbound connections to registries and token services.
@@ -62,35 +64,55 @@ func DefaultOptions() Options {
 	}
 }
 
-// Validate reports the first invalid option.
-func (o Options) Validate() error {
-	switch {
-	case o.DialTimeout <= 0 || o.TLSHandshakeTimeout <= 0 || o.ResponseHeaderTimeout <= 0:
-		return fmt.Errorf("egress timeouts must be positive")
-	case o.MaxManifestBytes <= 0 || o.MaxTokenBytes <= 0 || o.MaxErrorBytes <= 0:
-		return fmt.Errorf("egress response caps must be positive")
-	case o.MaxRedirects < 0 || o.MaxRedirects > 10:
-		return fmt.Errorf("egress max redirects must be 0-10, got %d", o.MaxRedirects)
+// Validate reports every invalid option (see ValidateFields) as one error.
+func (o Options) Validate() error { return o.ValidateFields(nil).ToAggregate() }
+
+// maxManifestBytesLimit is go-containerregistry's own manifest limit; larger is never useful.
+const maxManifestBytesLimit = 100 << 20
+
+// ValidateFields reports every invalid option, each at its key under fldPath as a config file
+// spells it (registry.Options embeds these in its section): "timeout" for the three timeouts,
+// "allowPrivateRegistries", "insecureRegistries", "proxy", "maxManifestBytes".
+func (o Options) ValidateFields(fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if o.DialTimeout <= 0 || o.TLSHandshakeTimeout <= 0 || o.ResponseHeaderTimeout <= 0 {
+		errs = append(errs, field.Invalid(fldPath.Child("timeout"), min(o.DialTimeout, o.TLSHandshakeTimeout, o.ResponseHeaderTimeout).String(),
+			"egress timeouts must be positive"))
 	}
-	for _, a := range o.AllowPrivate {
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"maxManifestBytes", o.MaxManifestBytes}, {"maxTokenBytes", o.MaxTokenBytes}, {"maxErrorBytes", o.MaxErrorBytes}} {
+		if c.v <= 0 {
+			errs = append(errs, field.Invalid(fldPath.Child(c.name), c.v, "egress response caps must be positive"))
+		}
+	}
+	if o.MaxManifestBytes > maxManifestBytesLimit {
+		errs = append(errs, field.Invalid(fldPath.Child("maxManifestBytes"), o.MaxManifestBytes, fmt.Sprintf("must be at most %d", maxManifestBytesLimit)))
+	}
+	if o.MaxRedirects < 0 || o.MaxRedirects > 10 {
+		errs = append(errs, field.Invalid(fldPath.Child("maxRedirects"), o.MaxRedirects, "egress max redirects must be 0-10"))
+	}
+	for i, a := range o.AllowPrivate {
+		p := fldPath.Child("allowPrivateRegistries").Index(i)
 		if a == "" {
-			return fmt.Errorf("empty entry in the private registry allowlist")
-		}
-		if _, err := netip.ParsePrefix(a); err != nil && !validHost(a) {
-			return fmt.Errorf("private registry allowlist entry %q is neither a CIDR nor a host[:port]", a)
+			errs = append(errs, field.Required(p, "empty entry in the private registry allowlist"))
+		} else if _, err := netip.ParsePrefix(a); err != nil && !validHost(a) {
+			errs = append(errs, field.Invalid(p, a, "neither a CIDR nor a host[:port]"))
 		}
 	}
-	for _, h := range o.InsecureRegistries {
+	for i, h := range o.InsecureRegistries {
 		if !validHost(h) {
-			return fmt.Errorf("insecure registry %q is not a host[:port]", h)
+			errs = append(errs, field.Invalid(fldPath.Child("insecureRegistries").Index(i), h, "insecure registry is not a host[:port]"))
 		}
 	}
 	if o.Proxy != "" {
 		if _, err := parseProxy(o.Proxy); err != nil {
-			return err
+			// The value may hold proxy credentials: parseProxy's error names it redacted.
+			errs = append(errs, field.Invalid(fldPath.Child("proxy"), field.OmitValueType{}, err.Error()))
 		}
 	}
-	return nil
+	return errs
 }
 
 // validHost reports whether s is a host[:port] as written in a registry reference: a DNS name
