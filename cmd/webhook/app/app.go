@@ -151,7 +151,7 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 			Host:    opts.BindAddress,
 			Port:    opts.Port,
 			CertDir: opts.CertDir,
-			TLSOpts: tlsOptions(opts),
+			TLSOpts: webhookTLSOptions(opts),
 		}),
 	}
 }
@@ -182,6 +182,22 @@ func tlsOptions(opts Options) []func(*tls.Config) {
 			// the API server speaks HTTP/1.1 to webhooks fine, so do not offer h2 at all.
 			c.NextProtos = []string{"http/1.1"}
 		}
+	}}
+}
+
+// webhookTLSOptions is tlsOptions plus, with --client-ca-file, client certificate verification:
+// only the webhook server authenticates callers by certificate (the metrics server does by token).
+func webhookTLSOptions(opts Options) []func(*tls.Config) {
+	base := tlsOptions(opts)
+	if opts.ClientCAFile == "" {
+		return base
+	}
+	cas := newClientCAs(opts.ClientCAFile, ctrl.Log.WithName("webhook"))
+	return []func(*tls.Config){func(c *tls.Config) {
+		for _, o := range base {
+			o(c)
+		}
+		cas.configure(c)
 	}}
 }
 
@@ -269,6 +285,7 @@ func startupKeys(o Options) []any {
 		"certDir", o.CertDir,
 		"tlsMinVersion", o.TLSMinVersion,
 		"http2", o.EnableHTTP2,
+		"clientCAFile", o.ClientCAFile,
 		"metricsBindAddress", o.MetricsBindAddress,
 		"metricsSecure", o.MetricsSecure,
 		"healthProbeBindAddress", o.HealthProbeBindAddress,

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"errors"
 	"io"
+	stdlog "log"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +45,9 @@ func setLogOutput(w io.Writer, level zapcore.Level, format string) logr.Logger {
 	installLogger.Do(func() {
 		ctrl.SetLogger(processLogger)
 		klog.SetLogger(processLogger)
+		stdlog.SetFlags(0)
+		stdlog.SetPrefix("")
+		stdlog.SetOutput(stdlogWriter{log: processLogger.WithName("http")})
 	})
 	return processLogger
 }
@@ -85,3 +91,45 @@ func (c switchCore) withFields(t zapcore.Core) zapcore.Core {
 }
 
 func (c switchCore) Sync() error { return c.target().Sync() }
+
+// stdlogWriter takes the lines of the standard library's log package into the structured log.
+// Go's HTTP servers write their errors there when their ErrorLog is nil, and controller-runtime
+// v0.25 builds the webhook, metrics and probe servers without a way to set it
+// (pkg/internal/httpserver.New), so each would otherwise print raw text among the JSON lines.
+//
+// The text is net/http's own (server.go: "http: TLS handshake error from %s: %v"), the one place
+// it is classified by string: no typed error reaches this far. A handshake the client gave up
+// (EOF, a reset: TCP probes and load balancer health checks that connect and close) is noise,
+// logged at debug, and so is a client without a certificate under --client-ca-file (the
+// manager's own readiness check of the webhook server connects without one, every probe); any
+// other failure (a client that speaks no TLS, a client certificate refused) says something about
+// a caller, and is logged at info, both with the same keys.
+type stdlogWriter struct{ log logr.Logger }
+
+const tlsHandshakeErrorPrefix = "http: TLS handshake error from "
+
+func (w stdlogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimRight(string(p), "\n")
+	if rest, ok := strings.CutPrefix(line, tlsHandshakeErrorPrefix); ok {
+		// The remote address holds colons (host:port, [v6]:port) but never ": ".
+		if remote, reason, ok := strings.Cut(rest, ": "); ok {
+			if clientGaveUp(reason) {
+				w.log.V(1).Info("TLS handshake not completed by the client", "remoteAddr", remote, "reason", reason)
+			} else {
+				w.log.Info("TLS handshake failed", "remoteAddr", remote, "reason", reason)
+			}
+			return len(p), nil
+		}
+	}
+	if strings.HasPrefix(line, "http: ") || strings.HasPrefix(line, "http2: ") {
+		w.log.Error(errors.New(line), "HTTP server error")
+		return len(p), nil
+	}
+	w.log.Info("Standard library log line", "line", line)
+	return len(p), nil
+}
+
+func clientGaveUp(reason string) bool {
+	return reason == "EOF" || strings.HasSuffix(reason, "connection reset by peer") ||
+		reason == "tls: client didn't provide a certificate"
+}
