@@ -62,14 +62,23 @@ test-e2e: tools ## End-to-end tests: real kube-apiserver, registry and kubectl, 
 	$(E2E_ENV) go test -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/...
 
 # Every `func FuzzXxx(` in a _test.go file is fuzzed on its own (go test -fuzz takes one target
-# and one package), so a new fuzz target is picked up without editing this file.
+# and one package), so a new fuzz target is picked up without editing this file. go test reports
+# PASS even when a target's workers ran far fewer inputs than asked, so the pass also reads the
+# last "fuzz: elapsed: ..., execs: N" line and fails a target that ran fewer than FUZZTIME's count
+# (for a duration FUZZTIME, fewer than one).
 .PHONY: fuzz
-fuzz: ## Fuzz every Fuzz* target for FUZZTIME (default 30000x inputs) on top of its committed seed corpus.
-	@grep -rE --include='*_test.go' --exclude-dir=bin --exclude-dir=.git -o '^func Fuzz[A-Za-z0-9_]+' . | sort | \
+fuzz: ## Fuzz every Fuzz* target for FUZZTIME (default 30000x inputs) on top of its committed seed corpus; fails a target that ran fewer.
+	@want=$$(echo '$(FUZZTIME)' | sed -nE 's/^([0-9]+)x$$/\1/p'); want=$${want:-1}; \
+	out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	grep -rE --include='*_test.go' --exclude-dir=bin --exclude-dir=.git -o '^func Fuzz[A-Za-z0-9_]+' . | sort | \
 	while IFS=: read -r file decl; do \
 		name=$${decl#func }; dir=$$(dirname "$$file"); \
 		echo ">> fuzzing $$name in $$dir for $(FUZZTIME)"; \
-		go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" </dev/null || exit 1; \
+		go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" </dev/null 2>&1 | tee "$$out" || exit 1; \
+		execs=$$(sed -nE 's/^fuzz: elapsed: [^,]*, execs: ([0-9]+) .*/\1/p' "$$out" | tail -n 1); \
+		if [ "$${execs:-0}" -lt "$$want" ]; then \
+			echo ">> $$name in $$dir ran $${execs:-0} inputs, want at least $$want" >&2; exit 1; \
+		fi; \
 	done
 
 .PHONY: demo
