@@ -8,7 +8,6 @@ import (
 	"path"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -177,7 +176,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		case h.exemptImage(im.Image):
 			exempt++
 		case im.PullPolicy == corev1.PullNever:
-			out.notes = append(out.notes, attributed(im.Path, "imagePullPolicy Never: the image must be pre-loaded on every node"))
+			out.notes = append(out.notes, attributed(im.Path, PullNeverNote))
 		default:
 			toCheck = append(toCheck, im)
 		}
@@ -195,7 +194,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 	distinct := distinctImages(toCheck)
 	rec.images = distinct
 	if len(creds.unreadable) > 0 {
-		msg := "not verified: " + strings.Join(creds.unreadable, "; ")
+		msg := UnreadableMessage(creds.unreadable)
 		for _, im := range toCheck {
 			h.addFinding(&out, mode, finding{path: im.Path, image: im.Image, outcome: registry.Unverifiable,
 				reason: reasonCredentialsUnreadable, message: msg})
@@ -216,16 +215,10 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 
 // addVerdict turns a verdict into a finding (anything not Pullable) and notes.
 func (h *Handler) addVerdict(out *outcome, mode Mode, im Image, v registry.Verdict) {
-	if v.Outcome != registry.Pullable && v.Outcome != registry.NotPullable {
-		// Anything else, including an engine's zero Verdict, is at best "could not verify".
-		v.Outcome = registry.Unverifiable
-	}
+	var msg string
+	v.Outcome, msg = VerdictMessage(im.Image, v)
 	for _, n := range v.Notes {
 		out.notes = append(out.notes, attributed(im.Path, n))
-	}
-	msg := v.Message()
-	if msg == "" {
-		msg = fmt.Sprintf("image %q is %s (%s)", im.Image, v.Outcome, classReason(v.Class))
 	}
 	h.addFinding(out, mode, finding{path: im.Path, image: im.Image, outcome: v.Outcome, reason: classReason(v.Class), message: msg, detail: v.Detail})
 }
