@@ -1,0 +1,339 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	kjson "sigs.k8s.io/json"
+
+	"github.com/pullguard/pullguard/pkg/admission"
+	"github.com/pullguard/pullguard/pkg/manifest"
+	"github.com/pullguard/pullguard/pkg/registry"
+	"github.com/pullguard/pullguard/pkg/registry/keyring"
+)
+
+// result is the answer for one image at one field path of one object.
+type result struct {
+	// Object is Kind/name.
+	Object    string
+	Namespace string
+	FieldPath string
+	Image     string
+	Outcome   registry.Outcome
+	Class     registry.Class
+	// Message is the webhook's wording (detail and fix); Fix alone, "" when none.
+	Message    string
+	Fix        string
+	Credential string
+	Platforms  []string
+	File       string
+	Line       int
+}
+
+// note is a finding that changes no outcome (a pull secret for another registry, a
+// ServiceAccount outside the input), attributed like the webhook's warnings.
+type note struct {
+	Object  string
+	Message string
+	File    string
+	Line    int
+}
+
+// report is everything one check found.
+type report struct {
+	Results []result
+	Notes   []note
+	// Skipped lists the objects of kinds pullguard does not check (shown with -v).
+	Skipped []string
+	// PlatformsChecked is false without --platform.
+	PlatformsChecked bool
+	// Checks is how many distinct image checks were asked of the engine.
+	Checks int
+}
+
+// request is one distinct check: an image with one keyring and one set of platforms.
+type request struct {
+	image     string
+	kr        *keyring.Keyring
+	platforms string
+}
+
+// pending is an image of a workload waiting for its verdict.
+type pending struct {
+	res *result
+	req request
+	// saMissing names the ServiceAccount whose pull secrets the check had to do without.
+	saMissing string
+}
+
+// runCheck reads the inputs, resolves each workload's credentials and platforms with the
+// webhook's own code, checks every distinct image once, and returns what was found.
+func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admission.Checker, progress *progress) (*report, error) {
+	objs, err := manifest.Read(o.Filenames, manifest.Options{Recursive: o.Recursive, Stdin: stdin, MaxFileBytes: o.MaxFileBytes})
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range o.Kustomizations {
+		k, err := manifest.Kustomize(dir)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, k...)
+	}
+	var node *corev1.Secret
+	if o.DockerConfig != "" {
+		if node, err = loadDockerConfig(o.DockerConfig); err != nil {
+			return nil, err
+		}
+	}
+	plats, err := parsePlatforms(o.Platforms)
+	if err != nil {
+		return nil, err
+	}
+
+	inputs := newInputObjects()
+	inputs.substitute = node
+	rep := &report{PlatformsChecked: len(plats) > 0}
+	type workload struct {
+		obj *manifest.Object
+		w   *admission.Workload
+	}
+	var workloads []workload
+	for i := range objs {
+		obj := &objs[i]
+		ns := obj.Namespace
+		if ns == "" {
+			ns = o.Namespace
+		}
+		key := client.ObjectKey{Namespace: ns, Name: obj.Name}
+		switch obj.GVK {
+		case corev1.SchemeGroupVersion.WithKind("Secret"):
+			s := &corev1.Secret{}
+			if err := decodeStrict(obj, s); err != nil {
+				return nil, err
+			}
+			// The API server merges stringData into data on write; the kubelet reads data.
+			for k, v := range s.StringData {
+				if s.Data == nil {
+					s.Data = map[string][]byte{}
+				}
+				s.Data[k] = []byte(v)
+			}
+			inputs.secrets[key] = s
+			continue
+		case corev1.SchemeGroupVersion.WithKind("ServiceAccount"):
+			sa := &corev1.ServiceAccount{}
+			if err := decodeStrict(obj, sa); err != nil {
+				return nil, err
+			}
+			inputs.serviceAccounts[key] = sa
+			continue
+		}
+		w, ok, err := admission.DecodeWorkload(obj.GVK, obj.JSON)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s:%d: %s %q: %w", obj.Source, obj.Line, obj.GVK.Kind, obj.Name, err)
+		case !ok:
+			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s:%d: %s %s/%s: not a kind pullguard checks", obj.Source, obj.Line, obj.GVK.GroupVersion(), obj.GVK.Kind, obj.Name))
+			continue
+		}
+		workloads = append(workloads, workload{obj: obj, w: w})
+	}
+
+	cfg := admission.DefaultConfig()
+	// Every resolution must reach inputObjects, which records what it read.
+	cfg.SecretCacheTTL = 0
+	h, err := admission.NewHandler(cfg, checker, inputs, platformNodes{nodes: nodesFor(plats)}, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	keyrings := map[string]*keyring.Keyring{}
+	candidates := map[string][]ocispec.Platform{}
+	var todo []pending
+	for _, wl := range workloads {
+		obj, w := wl.obj, wl.w
+		ns := w.Namespace()
+		if ns == "" {
+			ns = o.Namespace
+		}
+		name := w.Kind() + "/" + w.Name()
+		addNote := func(path, msg string) {
+			rep.Notes = append(rep.Notes, note{Object: name, Message: msg, File: obj.Source, Line: obj.FieldLine(path)})
+		}
+
+		inputs.begin()
+		creds := h.Credentials(ctx, w, ns)
+		for _, n := range creds.Notes {
+			addNote("", n)
+		}
+		for _, s := range inputs.substituted {
+			addNote("", admission.Attributed("", fmt.Sprintf("imagePullSecret %q is not in the input; the --docker-config login stands in for it", s)))
+		}
+		kr := creds.Keyring
+		nodeCreds := node != nil && len(inputs.substituted) == 0
+		krKey := ns + "\x00" + strings.Join(names(inputs.read), "\x00") + fmt.Sprintf("\x00%v", nodeCreds)
+		if shared, ok := keyrings[krKey]; ok {
+			kr = shared
+		} else {
+			if nodeCreds {
+				kr = withNodeCredentials(inputs.read, node)
+			}
+			keyrings[krKey] = kr
+		}
+		var saMissing string
+		if w.Template() && len(w.PullSecretNames()) == 0 && len(inputs.missingSA) > 0 {
+			saMissing = inputs.missingSA[0]
+		}
+		var cand []ocispec.Platform
+		if len(plats) > 0 {
+			if cand, err = h.CandidatePlatforms(ctx, w); err != nil {
+				return nil, err
+			}
+		}
+		platKey := platformsKey(cand)
+
+		for _, im := range w.Images() {
+			res := &result{Object: name, Namespace: ns, FieldPath: im.FieldPath, Image: im.Image, File: obj.Source, Line: obj.FieldLine(im.FieldPath)}
+			switch {
+			case im.PullPolicy == corev1.PullNever:
+				addNote(im.FieldPath, admission.Attributed(im.FieldPath, admission.PullNeverNote))
+				continue
+			case len(creds.Unreadable) > 0:
+				res.Outcome, res.Class, res.Message = registry.Unverifiable, classCredentialsUnreadable, admission.UnreadableMessage(creds.Unreadable)
+				rep.Results = append(rep.Results, *res)
+				continue
+			}
+			todo = append(todo, pending{res: res, req: request{image: im.Image, kr: kr, platforms: platKey}, saMissing: saMissing})
+		}
+		candidates[platKey] = cand
+	}
+
+	verdicts := checkDistinct(ctx, checker, todo, candidates, o.MaxConcurrentChecks, progress)
+	rep.Checks = len(verdicts)
+	for _, p := range todo {
+		v := verdicts[p.req]
+		r := p.res
+		var msg string
+		r.Outcome, msg = admission.VerdictMessage(r.Image, v)
+		r.Class, r.Message, r.Fix, r.Credential, r.Platforms = v.Class, msg, v.Fix, v.Credential, v.Platforms
+		if r.Outcome == registry.NotPullable && p.saMissing != "" && v.Credential == "anonymous" && authClass(v.Class) {
+			// The cluster's ServiceAccount may carry the pull secret the input does not show.
+			r.Outcome = registry.Unverifiable
+			r.Message += fmt.Sprintf("; not verified: ServiceAccount %q is not in the input, and its imagePullSecrets may hold a credential for this registry: add it with -f, or give the registry login with --docker-config", p.saMissing)
+		}
+		for _, n := range v.Notes {
+			rep.Notes = append(rep.Notes, note{Object: r.Object, Message: admission.Attributed(r.FieldPath, n), File: r.File, Line: r.Line})
+		}
+		rep.Results = append(rep.Results, *r)
+	}
+	return rep, nil
+}
+
+// classCredentialsUnreadable is the class of an image whose pull secrets could not all be
+// read, named as the webhook's metrics name that reason.
+const classCredentialsUnreadable registry.Class = "credentials_unreadable"
+
+// authClass: refusals that a credential the input does not show could turn into a pull.
+func authClass(c registry.Class) bool {
+	return c == registry.ClassUnauthorized || c == registry.ClassForbidden || c == registry.ClassRepositoryNotFound
+}
+
+func names(secrets []corev1.Secret) []string {
+	out := make([]string, len(secrets))
+	for i, s := range secrets {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func platformsKey(ps []ocispec.Platform) string {
+	keys := make([]string, len(ps))
+	for i, p := range ps {
+		keys[i] = platforms.FormatAll(p)
+	}
+	return strings.Join(keys, ",")
+}
+
+// nodesFor describes each --platform as a Node with the well-known labels.
+func nodesFor(ps []ocispec.Platform) []corev1.Node {
+	nodes := make([]corev1.Node, len(ps))
+	for i, p := range ps {
+		nodes[i] = corev1.Node{ObjectMeta: metav1.ObjectMeta{
+			Name:   "platform-" + platforms.Format(p),
+			Labels: map[string]string{corev1.LabelOSStable: p.OS, corev1.LabelArchStable: p.Architecture},
+		}}
+	}
+	return nodes
+}
+
+// checkDistinct asks the engine about each distinct request once, at most limit at a time.
+// The engine's own cache and coalescing still apply across requests that share a reference.
+func checkDistinct(ctx context.Context, checker admission.Checker, todo []pending, candidates map[string][]ocispec.Platform, limit int, progress *progress) map[request]registry.Verdict {
+	var distinct []request
+	seen := map[request]bool{}
+	plats := map[request][]ocispec.Platform{}
+	for _, p := range todo {
+		if !seen[p.req] {
+			seen[p.req] = true
+			distinct = append(distinct, p.req)
+			plats[p.req] = candidates[p.req.platforms]
+		}
+	}
+	var mu sync.Mutex
+	var done atomic.Int64
+	verdicts := make(map[request]registry.Verdict, len(distinct))
+	g := errgroup.Group{}
+	g.SetLimit(limit)
+	progress.start(len(distinct))
+	for _, req := range distinct {
+		g.Go(func() error {
+			v := checker.Check(ctx, registry.Request{Image: req.image, Keyring: req.kr, Platforms: plats[req]})
+			mu.Lock()
+			verdicts[req] = v
+			mu.Unlock()
+			progress.set(int(done.Add(1)))
+			return nil
+		})
+	}
+	_ = g.Wait()
+	progress.stop()
+	return verdicts
+}
+
+// decodeStrict decodes a Secret or ServiceAccount of the input as the API server would
+// accept it; a malformed one is an input error rather than a credential silently lost.
+func decodeStrict(obj *manifest.Object, into any) error {
+	strict, err := kjson.UnmarshalStrict(obj.JSON, into)
+	if err == nil && len(strict) > 0 {
+		err = strict[0]
+	}
+	if err != nil {
+		return fmt.Errorf("%s:%d: %s %q: %w", obj.Source, obj.Line, obj.GVK.Kind, obj.Name, err)
+	}
+	return nil
+}
+
+// sortResults orders results by file, line and field path, for stable output.
+func sortResults(rs []result) {
+	slices.SortStableFunc(rs, func(a, b result) int {
+		if c := strings.Compare(a.File, b.File); c != 0 {
+			return c
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return strings.Compare(a.FieldPath, b.FieldPath)
+	})
+}
