@@ -199,3 +199,53 @@ func TestCheckJSON(t *testing.T) {
 		t.Errorf("summary: %v", doc.Summary)
 	}
 }
+
+func TestCheckPlatforms(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.pushIndex(t, "demo/arm64-only:1.0", "linux/arm64")
+	image := reg.host + "/demo/arm64-only:1.0"
+	arm64Selector := "      nodeSelector: {kubernetes.io/arch: arm64}\n"
+	cases := map[string]struct {
+		spec     string
+		platform string
+		code     int
+		want     string
+	}{
+		"no --platform: not checked":           {code: exitOK, want: "platforms not checked"},
+		"amd64 nodes":                          {platform: "linux/amd64", code: exitNotPullable, want: "image has no linux/amd64 manifest (available: linux/arm64"},
+		"mixed nodes, the pod pinned to arm64": {spec: arm64Selector, platform: "linux/amd64,linux/arm64", code: exitOK, want: "1 pullable"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"check", "-f", "-"}, reg.flags()...)
+			if c.platform != "" {
+				args = append(args, "--platform", c.platform)
+			}
+			code, out, errOut := run(t, deploymentYAML("web", image, c.spec), args...)
+			if code != c.code || !strings.Contains(out, c.want) {
+				t.Errorf("exit %d (want %d), stdout lacks %q:\n%s%s", code, c.code, c.want, out, errOut)
+			}
+		})
+	}
+}
+
+func TestCheckKustomizeAndLists(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.push(t, "demo/web:1.0", "demo/web:2.0")
+	dir := t.TempDir()
+	writeFile(t, dir, "deploy.yaml", deploymentYAML("web", reg.host+"/demo/web:1.0"))
+	writeFile(t, dir, "kustomization.yaml", fmt.Sprintf("resources: [deploy.yaml]\nimages:\n- name: %s/demo/web\n  newTag: \"3.0\"\n", reg.host))
+	code, out, _ := run(t, "", append([]string{"check", "-k", dir}, reg.flags()...)...)
+	if code != exitNotPullable || !strings.Contains(out, dir+": Deployment/web spec.template.spec.containers[0].image: pullguard: tag \"3.0\" not found") {
+		t.Errorf("kustomize: exit %d\n%s", code, out)
+	}
+
+	list := fmt.Sprintf(`{"apiVersion":"v1","kind":"List","items":[
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"%s/demo/web:2.0"}]}},
+{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"}}]}`, reg.host)
+	code, out, _ = run(t, list, append([]string{"check", "-f", "-", "-v"}, reg.flags()...)...)
+	if code != exitOK || !strings.Contains(out, "-:2: Pod/p spec.containers[0].image: pullguard: image") ||
+		!strings.Contains(out, "-:3: v1 ConfigMap/cm: not a kind pullguard checks") {
+		t.Errorf("List: exit %d\n%s", code, out)
+	}
+}

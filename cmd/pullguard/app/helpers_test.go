@@ -20,6 +20,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -82,6 +85,29 @@ func (r *testRegistry) push(t *testing.T, repoTags ...string) {
 		if err := remote.Write(ref, img, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: testUser, Password: testPassword}))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	r.manifests.Store(0)
+}
+
+// pushIndex stores a multi-platform index with one small image per platform (os/arch).
+func (r *testRegistry) pushIndex(t *testing.T, repoTag string, platforms ...string) {
+	t.Helper()
+	ref, err := name.ParseReference(r.host+"/"+repoTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adds []mutate.IndexAddendum
+	for _, p := range platforms {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		osName, arch, _ := strings.Cut(p, "/")
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: osName, Architecture: arch}}})
+	}
+	idx := mutate.AppendManifests(empty.Index, adds...)
+	if err := remote.WriteIndex(ref, idx, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: testUser, Password: testPassword}))); err != nil {
+		t.Fatal(err)
 	}
 	r.manifests.Store(0)
 }
