@@ -17,9 +17,11 @@ KUBECTL        := $(K8S_BIN)/kubectl
 ETCD           := $(K8S_BIN)/etcd
 REGISTRY       := $(REGISTRY_BIN)/registry
 WEBHOOK        := $(BIN)/webhook
+PULLGUARD      := $(BIN)/pullguard
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO_LDFLAGS := -s -w -X github.com/pullguard/pullguard/cmd/webhook/app.version=$(VERSION)
+CLI_LDFLAGS := -s -w -X github.com/pullguard/pullguard/cmd/pullguard/app.version=$(VERSION)
 K8S_LDFLAGS := -s -w \
 	-X k8s.io/component-base/version.gitVersion=v$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION))) \
@@ -46,8 +48,10 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Targets:\n"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the webhook binary into bin/webhook.
+build: ## Build the webhook into bin/webhook, the CLI into bin/pullguard, and bin/kubectl-pullguard (the CLI as a kubectl plugin).
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(GO_LDFLAGS)' -o $(WEBHOOK) ./cmd/webhook
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $(PULLGUARD) ./cmd/pullguard
+	ln -sf pullguard $(BIN)/kubectl-pullguard
 
 .PHONY: vet
 vet: ## Run go vet.
