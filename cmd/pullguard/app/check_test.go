@@ -9,7 +9,7 @@ import (
 )
 
 func TestCheckTypoTag(t *testing.T) {
-	reg := newTestRegistry(t)
+	reg := newTestRegistry(t, "demo/web")
 	reg.push(t, "demo/web:1.0")
 	dir := t.TempDir()
 	file := writeFile(t, dir, "deploy.yaml", deploymentYAML("web", reg.host+"/demo/web:1.O"))
@@ -32,11 +32,12 @@ func TestCheckTypoTag(t *testing.T) {
 
 // TestCheckDeduplicates: 500 manifests that share 50 images make at most 50 manifest requests.
 func TestCheckDeduplicates(t *testing.T) {
-	reg := newTestRegistry(t)
-	var tags []string
+	var tags, public []string
 	for i := range 50 {
-		tags = append(tags, fmt.Sprintf("demo/app%d:1.0", i))
+		public = append(public, fmt.Sprintf("demo/app%d", i))
+		tags = append(tags, public[i]+":1.0")
 	}
+	reg := newTestRegistry(t, public...)
 	reg.push(t, tags...)
 	dir := t.TempDir()
 	var docs []string
@@ -52,7 +53,7 @@ func TestCheckDeduplicates(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if got := reg.manifests.Load(); got > 50 {
+	if got := reg.manifests(); got > 50 {
 		t.Errorf("%d manifest requests for 50 distinct images, want at most 50", got)
 	}
 	if !strings.Contains(out, "pullguard: 500 images: 500 pullable, 0 not pullable, 0 unverifiable (50 registry checks)") {
@@ -119,7 +120,7 @@ func TestCheckCredentials(t *testing.T) {
 }
 
 func TestExitStatus(t *testing.T) {
-	reg := newTestRegistry(t)
+	reg := newTestRegistry(t, "demo/web")
 	reg.push(t, "demo/web:1.0")
 	good := deploymentYAML("web", reg.host+"/demo/web:1.0")
 	unverifiable := deploymentYAML("web", reg.host+"/demo/web:1.0", "      imagePullSecrets: [{name: missing}]\n")
@@ -158,7 +159,7 @@ func TestExitStatus(t *testing.T) {
 }
 
 func TestCheckJSON(t *testing.T) {
-	reg := newTestRegistry(t)
+	reg := newTestRegistry(t, "demo/web")
 	reg.push(t, "demo/web:1.0")
 	dir := t.TempDir()
 	file := writeFile(t, dir, "deploy.yaml", deploymentYAML("web", reg.host+"/demo/web:1.O")+"---\n"+deploymentYAML("ok", reg.host+"/demo/web:1.0"))
@@ -201,7 +202,7 @@ func TestCheckJSON(t *testing.T) {
 }
 
 func TestCheckPlatforms(t *testing.T) {
-	reg := newTestRegistry(t)
+	reg := newTestRegistry(t, "demo/arm64-only")
 	reg.pushIndex(t, "demo/arm64-only:1.0", "linux/arm64")
 	image := reg.host + "/demo/arm64-only:1.0"
 	arm64Selector := "      nodeSelector: {kubernetes.io/arch: arm64}\n"
@@ -230,7 +231,7 @@ func TestCheckPlatforms(t *testing.T) {
 }
 
 func TestCheckKustomizeAndLists(t *testing.T) {
-	reg := newTestRegistry(t)
+	reg := newTestRegistry(t, "demo/web")
 	reg.push(t, "demo/web:1.0", "demo/web:2.0")
 	dir := t.TempDir()
 	writeFile(t, dir, "deploy.yaml", deploymentYAML("web", reg.host+"/demo/web:1.0"))

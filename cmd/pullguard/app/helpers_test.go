@@ -5,26 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 const (
@@ -32,89 +21,68 @@ const (
 	testPassword = "s3cr3t-never-printed"
 )
 
-// testRegistry is go-containerregistry's registry on a loopback port, over plain HTTP, that
-// counts manifest requests and wants Basic credentials for repositories under private/.
+// testRegistry is the shared loopback test registry (TLS, its own CA) with Basic
+// authentication: the repositories given as public are anonymous, every other one wants
+// testUser's credentials.
 type testRegistry struct {
-	host      string
-	manifests atomic.Int64
+	r      *testregistry.Registry
+	host   string
+	caFile string
 }
 
-func newTestRegistry(t *testing.T) *testRegistry {
+func newTestRegistry(t *testing.T, public ...string) *testRegistry {
 	t.Helper()
-	r := &testRegistry{}
-	backend := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := testregistry.New(testregistry.Config{Auth: testregistry.AuthBasic, Users: map[string]string{testUser: testPassword}, Public: public})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if strings.Contains(req.URL.Path, "/manifests/") && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
-			r.manifests.Add(1)
-		}
-		if strings.HasPrefix(req.URL.Path, "/v2/private/") {
-			if u, p, ok := req.BasicAuth(); !ok || u != testUser || p != testPassword {
-				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
-				return
-			}
-		}
-		backend.ServeHTTP(w, req)
-	}))
-	srv.Listener = ln
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	r.host = ln.Addr().String()
-	return r
+	t.Cleanup(r.Close)
+	ca, err := r.CA.WriteFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testRegistry{r: r, host: r.Addr, caFile: ca}
 }
 
-// push stores a small random image as repo:tag, bypassing the counting and the credentials.
+// manifests counts the manifest requests the registry received.
+func (r *testRegistry) manifests() int64 {
+	return r.r.Count(testregistry.KindManifestGet) + r.r.Count(testregistry.KindManifestHead)
+}
+
+// push stores a small random image as each repo:tag (pushes are not counted).
 func (r *testRegistry) push(t *testing.T, repoTags ...string) {
 	t.Helper()
 	for _, rt := range repoTags {
-		ref, err := name.ParseReference(r.host+"/"+rt, name.Insecure)
+		img, err := testregistry.RandomImage()
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := random.Image(64, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: testUser, Password: testPassword}))); err != nil {
+		if _, err := r.r.PushImage(rt, img); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.manifests.Store(0)
 }
 
 // pushIndex stores a multi-platform index with one small image per platform (os/arch).
 func (r *testRegistry) pushIndex(t *testing.T, repoTag string, platforms ...string) {
 	t.Helper()
-	ref, err := name.ParseReference(r.host+"/"+repoTag, name.Insecure)
+	var ps []*v1.Platform
+	for _, p := range platforms {
+		osName, arch, _ := strings.Cut(p, "/")
+		ps = append(ps, &v1.Platform{OS: osName, Architecture: arch})
+	}
+	idx, err := testregistry.PlatformIndex(ps...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var adds []mutate.IndexAddendum
-	for _, p := range platforms {
-		img, err := random.Image(64, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		osName, arch, _ := strings.Cut(p, "/")
-		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: osName, Architecture: arch}}})
-	}
-	idx := mutate.AppendManifests(empty.Index, adds...)
-	if err := remote.WriteIndex(ref, idx, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: testUser, Password: testPassword}))); err != nil {
+	if _, err := r.r.PushIndex(repoTag, idx); err != nil {
 		t.Fatal(err)
 	}
-	r.manifests.Store(0)
 }
 
 // flags are the registry flags every check against the test registry needs.
 func (r *testRegistry) flags() []string {
-	return []string{"--allow-private-registries=127.0.0.1", "--insecure-registries=" + r.host}
+	return []string{"--allow-private-registries=127.0.0.1", "--registry-ca-file=" + r.caFile}
 }
 
 // dockerConfig writes a config.json with the test credentials for the registry.

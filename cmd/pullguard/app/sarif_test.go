@@ -38,7 +38,7 @@ func compileSARIFSchema(t *testing.T) *jsonschema.Schema {
 
 func TestCheckSARIF(t *testing.T) {
 	sch := compileSARIFSchema(t)
-	reg := newTestRegistry(t)
+	reg := newTestRegistry(t, "demo/web")
 	reg.push(t, "demo/web:1.0")
 	dir := t.TempDir()
 	file := writeFile(t, dir, "deploy.yaml", deploymentYAML("web", reg.host+"/demo/web:1.O")+"---\n"+
