@@ -205,10 +205,10 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 		platKey := platformsKey(cand)
 
 		for _, im := range w.Images() {
-			res := &result{Object: name, Namespace: ns, FieldPath: im.FieldPath, Image: im.Image, File: obj.Source, Line: obj.FieldLine(im.FieldPath)}
+			res := &result{Object: name, Namespace: ns, FieldPath: im.Path, Image: im.Image, File: obj.Source, Line: obj.FieldLine(im.Path)}
 			switch {
 			case im.PullPolicy == corev1.PullNever:
-				addNote(im.FieldPath, admission.Attributed(im.FieldPath, admission.PullNeverNote))
+				addNote(im.Path, admission.Attributed(im.Path, admission.PullNeverNote))
 				continue
 			case len(creds.Unreadable) > 0:
 				res.Outcome, res.Class, res.Message = registry.Unverifiable, classCredentialsUnreadable, admission.UnreadableMessage(creds.Unreadable)
