@@ -91,7 +91,7 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 		}
 		objs = append(objs, k...)
 	}
-	var node *corev1.Secret
+	var node *nodeCredentials
 	if o.DockerConfig != "" {
 		if node, err = loadDockerConfig(o.DockerConfig); err != nil {
 			return nil, err
@@ -103,7 +103,9 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 	}
 
 	inputs := newInputObjects()
-	inputs.substitute = node
+	if node != nil {
+		inputs.substitute = node.secret
+	}
 	rep := &report{PlatformsChecked: len(plats) > 0}
 	type workload struct {
 		obj *manifest.Object

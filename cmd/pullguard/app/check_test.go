@@ -92,7 +92,7 @@ func TestCheckCredentials(t *testing.T) {
 		},
 		"--docker-config as node credentials": {
 			docs: []string{deploymentYAML("api", image)}, extraArgs: func() []string { return []string{"--docker-config", reg.dockerConfig(t), "-v"} },
-			code: exitOK, want: []string{fmt.Sprintf(`is pullable [checked with credential (key %q)]`, reg.host)},
+			code: exitOK, want: []string{"is pullable [checked with docker config /", fmt.Sprintf(`config.json (key %q)]`, reg.host)},
 		},
 		"--docker-config stands in for a named secret": {
 			docs: []string{deploymentYAML("api", image, "      imagePullSecrets: [{name: regcred}]\n")}, extraArgs: func() []string { return []string{"--docker-config", reg.dockerConfig(t), "-v"} },
