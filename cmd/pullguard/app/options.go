@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
-	webhookapp "github.com/pullguard/pullguard/cmd/webhook/app"
+	"github.com/pullguard/pullguard/pkg/config"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
 
@@ -86,47 +84,14 @@ func (o *checkOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxConcurrentChecks, "max-concurrent-checks", o.MaxConcurrentChecks, "Images checked at once.")
 	fs.Int64Var(&o.MaxFileBytes, "max-file-bytes", o.MaxFileBytes, "Largest input file read, in bytes.")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile,
-		"A webhook configuration file (apiVersion config.pullguard.io/v1alpha1): its registry section applies. Flags given on the command line win.")
-	addRegistryFlags(fs, &o.Registry)
+		"A "+configKind+" file (apiVersion "+config.APIVersion+") with the registry engine's settings under \"registry\", as in the webhook's file. Flags given on the command line win.")
+	o.Registry.AddFlags(fs)
 }
 
-// addRegistryFlags binds the webhook's registry engine flags, with the same names and meaning.
-//
-// Temporary: replaced by the registry package's shared flag binding once it lands.
-func addRegistryFlags(fs *pflag.FlagSet, r *registry.Options) {
-	fs.StringSliceVar(&r.Egress.AllowPrivate, "allow-private-registries", r.Egress.AllowPrivate,
-		"Hosts (name[:port]) and CIDRs exempt from the network guard, e.g. an in-cluster registry. Every other private, loopback or link-local address is refused.")
-	fs.StringSliceVar(&r.Egress.InsecureRegistries, "insecure-registries", r.Egress.InsecureRegistries,
-		"Registry hosts (host[:port]) reached over plain HTTP. Every other registry is HTTPS only.")
-	fs.StringVar(&r.Egress.CAFile, "registry-ca-file", r.Egress.CAFile, "PEM bundle trusted for registries in addition to the system roots.")
-	fs.StringVar(&r.Egress.Proxy, "registry-proxy", r.Egress.Proxy, "HTTP(S) proxy URL for registry traffic. Proxy environment variables are never used.")
-	fs.StringSliceVar(&r.NodeCredentialRegistries, "node-credential-registries", r.NodeCredentialRegistries,
-		"Registry patterns (kubelet matchImages syntax) the nodes hold credentials for; 401/403/404 there is unverifiable. The default lists ECR, GCR, Artifact Registry and ACR.")
-	fs.Var(&mirrorsValue{m: &r.Mirrors}, "registry-mirror",
-		"A mirror the nodes' containerd tries before a registry, as REGISTRY=HOST[:PORT]; repeatable, in the nodes' order.")
-	fs.BoolVar(&r.SinglePlatformCheck, "single-platform-check", r.SinglePlatformCheck,
-		"Read the config of single-platform images to warn when they are built for a platform the nodes do not run.")
-	fs.StringSliceVar(&r.SinglePlatformCheckSkip, "single-platform-check-skip", r.SinglePlatformCheckSkip,
-		"Registry patterns left out of --single-platform-check because they count its manifest GET as a pull. The default is Docker Hub.")
-	fs.Var(&timeoutsValue{&r.Egress.DialTimeout, &r.Egress.TLSHandshakeTimeout, &r.Egress.ResponseHeaderTimeout},
-		"registry-timeout", "Timeout for each registry dial, TLS handshake and response header.")
-	fs.Int64Var(&r.Egress.MaxManifestBytes, "max-manifest-bytes", r.Egress.MaxManifestBytes, "Largest manifest or index accepted from a registry, in bytes.")
-	fs.IntVar(&r.MaxRetries, "registry-max-retries", r.MaxRetries, "Retries of one registry request after a transient failure (0-3).")
-	fs.IntVar(&r.MaxConcurrentRequests, "registry-max-concurrent-requests", r.MaxConcurrentRequests, "Registry round trips in flight.")
-}
-
-// loadRegistryConfig applies the registry section of a webhook configuration file.
-//
-// Temporary: replaced by the shared registry configuration section once it lands.
-func loadRegistryConfig(path string, r *registry.Options) error {
-	o := webhookapp.DefaultOptions()
-	o.Registry = *r
-	if err := webhookapp.LoadConfigFile(path, &o); err != nil {
-		return fmt.Errorf("--config: %w", err)
-	}
-	*r = o.Registry
-	return nil
-}
+// configKind is the kind of check's --config file: the config.pullguard.io/v1alpha1 group's
+// shared sections, of which check reads "registry" (the engine's settings, as in the webhook's
+// WebhookConfiguration).
+const configKind = "CheckConfiguration"
 
 func newCheckFlagSet(o *checkOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
@@ -151,10 +116,12 @@ func parseCheckArgs(args []string) (checkOptions, error) {
 	// Positional arguments are files, as in `pullguard check examples/`.
 	o.Filenames = append(o.Filenames, fs.Args()...)
 	if o.ConfigFile != "" {
+		// The file on top of the defaults, then the command line on top of the file: only
+		// flags actually given change a value, and list flags replace the file's lists.
 		file, positional := o.ConfigFile, fs.Args()
 		o = defaultCheckOptions()
-		if err := loadRegistryConfig(file, &o.Registry); err != nil {
-			return o, err
+		if err := config.LoadFile(file, configKind, newCheckFlagSet(&o)); err != nil {
+			return o, fmt.Errorf("--config: %w", err)
 		}
 		if err := newCheckFlagSet(&o).Parse(args); err != nil {
 			return o, err
@@ -184,8 +151,9 @@ func (o checkOptions) validate() error {
 	if _, err := parsePlatforms(o.Platforms); err != nil {
 		return err
 	}
-	if err := o.Registry.Validate(); err != nil {
-		return fmt.Errorf("registry options: %w", err)
+	if errs := o.Registry.Validate(); len(errs) > 0 {
+		d := defaultCheckOptions()
+		return config.Explain(errs, newCheckFlagSet(&d))
 	}
 	return nil
 }
@@ -206,52 +174,3 @@ func parsePlatforms(list []string) ([]ocispec.Platform, error) {
 	}
 	return out, nil
 }
-
-// timeoutsValue sets several durations from one flag, as the webhook's --registry-timeout.
-type timeoutsValue []*time.Duration
-
-func (v *timeoutsValue) String() string { return (*v)[0].String() }
-
-func (v *timeoutsValue) Set(s string) error {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	for _, p := range *v {
-		*p = d
-	}
-	return nil
-}
-
-func (v *timeoutsValue) Type() string { return "duration" }
-
-// mirrorsValue is --registry-mirror REGISTRY=HOST, as the webhook's: the first one replaces
-// the config file's mirrors, the next ones add to them.
-type mirrorsValue struct {
-	m   *map[string][]registry.Mirror
-	set bool
-}
-
-func (v *mirrorsValue) Set(s string) error {
-	reg, host, ok := strings.Cut(s, "=")
-	if !ok || reg == "" || host == "" {
-		return fmt.Errorf("%q is not REGISTRY=HOST", s)
-	}
-	if !v.set {
-		*v.m, v.set = map[string][]registry.Mirror{}, true
-	}
-	(*v.m)[reg] = append((*v.m)[reg], registry.Mirror{Host: host})
-	return nil
-}
-
-func (v *mirrorsValue) String() string {
-	var out []string
-	for _, reg := range slices.Sorted(maps.Keys(*v.m)) {
-		for _, m := range (*v.m)[reg] {
-			out = append(out, reg+"="+m.Host)
-		}
-	}
-	return strings.Join(out, ",")
-}
-
-func (v *mirrorsValue) Type() string { return "registry=host" }

@@ -12,7 +12,7 @@ import (
 func TestParseCheckArgs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "config.yaml", `apiVersion: config.pullguard.io/v1alpha1
-kind: WebhookConfiguration
+kind: CheckConfiguration
 registry:
   insecureRegistries: [file.example.com]
   mirrors:
