@@ -1,0 +1,151 @@
+{{/* The chart name, for the app.kubernetes.io/name label. */}}
+{{- define "pullguard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of every object name. 40 characters at most: the longest suffix is
+"-metrics-reader", and names must stay within 63.
+*/}}
+{{- define "pullguard.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Deployment, Service, ServiceAccount, ClusterRole, PDB and NetworkPolicy. */}}
+{{- define "pullguard.webhookName" -}}
+{{- include "pullguard.fullname" . }}-webhook
+{{- end -}}
+
+{{- define "pullguard.servingSecret" -}}
+{{- default (printf "%s-webhook-tls" (include "pullguard.fullname" .)) .Values.certificates.secretName -}}
+{{- end -}}
+
+{{- define "pullguard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pullguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end -}}
+
+{{/*
+Labels of every object. helm.sh/chart, app.kubernetes.io/version and
+app.kubernetes.io/managed-by are left out of manifests/ when it is rendered from the chart.
+*/}}
+{{- define "pullguard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "pullguard.selectorLabels" . }}
+app.kubernetes.io/part-of: pullguard
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metadata.annotations of every object, with extra annotations passed as a dict; included right
+after the labels, it renders nothing when there are none.
+*/}}
+{{- define "pullguard.annotations" -}}
+{{- $all := merge (dict) (.extra | default dict) (.root.Values.commonAnnotations | default dict) -}}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{- define "pullguard.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The certificate mode in effect: auto becomes cert-manager when the cluster serves
+cert-manager.io/v1 (helm template: pass --api-versions cert-manager.io/v1), else provided.
+*/}}
+{{- define "pullguard.certMode" -}}
+{{- $mode := .Values.certificates.mode -}}
+{{- if eq $mode "auto" -}}
+{{- if .Capabilities.APIVersions.Has "cert-manager.io/v1" }}cert-manager{{ else }}provided{{ end -}}
+{{- else -}}
+{{- $mode -}}
+{{- end -}}
+{{- end -}}
+
+{{/* caBundle for clientConfig in provided mode: base64 of the PEM, whichever was given. */}}
+{{- define "pullguard.caBundle" -}}
+{{- $ca := .Values.certificates.caBundle | trim -}}
+{{- if contains "-----BEGIN" $ca -}}
+{{- printf "%s\n" $ca | b64enc -}}
+{{- else -}}
+{{- $ca | nospace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The GOMEMLIMIT value: goMemLimit, else 25/32 of the memory limit in MiB (256Mi gives 200MiB),
+else none. Quantities are parsed here because Helm has no quantity function.
+*/}}
+{{- define "pullguard.goMemLimit" -}}
+{{- if .Values.goMemLimit -}}
+{{- .Values.goMemLimit -}}
+{{- else -}}
+{{- $limit := dig "limits" "memory" "" (.Values.resources | default dict) | toString -}}
+{{- if $limit -}}
+{{- $m := regexFindAll "^([0-9]+(?:\\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$" $limit 1 -}}
+{{- if not $m -}}
+{{- fail (printf "resources.limits.memory %q: GOMEMLIMIT cannot be derived from it; set goMemLimit (e.g. 200MiB)" $limit) -}}
+{{- end -}}
+{{- $num := regexReplaceAll "[A-Za-z]+$" $limit "" | float64 -}}
+{{- $unit := regexReplaceAll "^[0-9.]+" $limit "" -}}
+{{- $mult := get (dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0) $unit -}}
+{{- $mib := divf (mulf $num $mult 25) (mulf 32 1048576) | floor | int64 -}}
+{{- if lt $mib 1 -}}
+{{- fail (printf "resources.limits.memory %q is too small for the webhook" $limit) -}}
+{{- end -}}
+{{- printf "%dMiB" $mib -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The webhook's --config file (config.pullguard.io/v1alpha1 WebhookConfiguration), as YAML, or
+nothing when no value sets a field: then the webhook runs on its defaults and no file is mounted.
+*/}}
+{{- define "pullguard.configFile" -}}
+{{- $reg := dict -}}
+{{- $r := .Values.registry -}}
+{{- with $r.allowPrivateRegistries }}{{ $_ := set $reg "allowPrivateRegistries" . }}{{ end -}}
+{{- with $r.insecureRegistries }}{{ $_ := set $reg "insecureRegistries" . }}{{ end -}}
+{{- if $r.caBundle }}{{ $_ := set $reg "caFile" "/etc/pullguard/registry-ca.crt" }}{{ end -}}
+{{- if not (kindIs "invalid" $r.nodeCredentialRegistries) }}{{ $_ := set $reg "nodeCredentialRegistries" $r.nodeCredentialRegistries }}{{ end -}}
+{{- with $r.mirrors }}{{ $_ := set $reg "mirrors" . }}{{ end -}}
+{{- with $r.proxy }}{{ $_ := set $reg "proxy" . }}{{ end -}}
+{{- $adm := dict -}}
+{{- $a := .Values.admission -}}
+{{- if $a.denyUnverifiable }}{{ $_ := set $adm "denyUnverifiable" true }}{{ end -}}
+{{- with $a.exemptImages }}{{ $_ := set $adm "exemptImages" . }}{{ end -}}
+{{- with $a.autoscaledPlatforms }}{{ $_ := set $adm "autoscaledPlatforms" . }}{{ end -}}
+{{- $cfg := dict -}}
+{{- if $reg }}{{ $_ := set $cfg "registry" $reg }}{{ end -}}
+{{- if $adm }}{{ $_ := set $cfg "admission" $adm }}{{ end -}}
+{{- with .Values.logLevel }}{{ $_ := set $cfg "logging" (dict "level" .) }}{{ end -}}
+{{- if not .Values.metrics.secure }}{{ $_ := set $cfg "metricsSecure" false }}{{ end -}}
+{{- $cfg = mergeOverwrite $cfg (deepCopy (.Values.config | default dict)) -}}
+{{- if $cfg -}}
+apiVersion: config.pullguard.io/v1alpha1
+kind: WebhookConfiguration
+{{ toYaml $cfg }}
+{{- end -}}
+{{- end -}}
