@@ -53,9 +53,14 @@ build: ## Build the webhook into bin/webhook, the CLI into bin/pullguard, and bi
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $(PULLGUARD) ./cmd/pullguard
 	ln -sf pullguard $(BIN)/kubectl-pullguard
 
+# charts/ is its own Go module (Helm's SDK and Prometheus's rule parser stay out of the
+# webhook's build; see charts/README.md), so every Go target runs in both modules.
+CHARTS := $(CURDIR)/charts
+
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (both modules).
 	go vet ./...
+	cd $(CHARTS) && go vet ./...
 
 # Bound on one e2e package run (each package starts its own control plane, registries and webhook).
 E2E_TIMEOUT ?= 10m
@@ -64,8 +69,21 @@ E2E_TIMEOUT ?= 10m
 test: tools vet test-unit test-e2e fuzz ## Run everything CI runs: vet, unit tests (race), e2e tests, a bounded fuzz pass.
 
 .PHONY: test-unit
-test-unit: tools ## Unit tests with the race detector (every package but e2e; the test bed's own tests use bin/).
+test-unit: tools ## Unit tests with the race detector (every package but e2e; the test bed's own tests use bin/), and the chart's.
 	$(E2E_ENV) go test -race $$(go list ./... | grep -v '/e2e')
+	cd $(CHARTS) && go test -race ./...
+
+.PHONY: manifests
+manifests: ## Render manifests/base and certs/cert-manager from the Helm chart (charts/pullguard is their source).
+	cd $(CHARTS) && go run ./cmd/manifests -root $(CURDIR)
+
+# Chart version and appVersion for `make chart`; empty keeps Chart.yaml's.
+CHART_VERSION ?=
+CHART_APP_VERSION ?=
+
+.PHONY: chart
+chart: ## Lint and package the Helm chart into bin/pullguard-<version>.tgz (as helm package does).
+	cd $(CHARTS) && go run ./cmd/package -chart pullguard -destination $(BIN) -version '$(CHART_VERSION)' -app-version '$(CHART_APP_VERSION)'
 
 .PHONY: test-e2e
 test-e2e: tools ## End-to-end tests: real kube-apiserver, registry and kubectl, webhook in-process.
