@@ -71,7 +71,7 @@ test: tools vet test-unit test-e2e fuzz ## Run everything CI runs: vet, unit tes
 .PHONY: test-unit
 test-unit: tools ## Unit tests with the race detector (every package but e2e; the test bed's own tests use bin/), and the chart's.
 	$(E2E_ENV) go test -race $$(go list ./... | grep -v '/e2e')
-	cd $(CHARTS) && go test -race ./...
+	cd $(CHARTS) && go test -race $$(go list ./... | grep -v '/e2e')
 
 .PHONY: manifests
 manifests: ## Render manifests/base and certs/cert-manager from the Helm chart (charts/pullguard is their source).
@@ -88,6 +88,7 @@ chart: ## Lint and package the Helm chart into bin/pullguard-<version>.tgz (as h
 .PHONY: test-e2e
 test-e2e: tools ## End-to-end tests: real kube-apiserver, registry and kubectl, webhook in-process.
 	$(E2E_ENV) go test -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/...
+	cd $(CHARTS) && $(E2E_ENV) go test -count=1 -timeout=$(E2E_TIMEOUT) ./e2e/...
 
 # Every `func FuzzXxx(` in a _test.go file is fuzzed on its own (go test -fuzz takes one target
 # and one package), so a new fuzz target is picked up without editing this file. go test reports
