@@ -11,11 +11,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	pullguard "github.com/pullguard/pullguard/cmd/pullguard/app"
 	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
@@ -97,6 +99,39 @@ func run(ctx context.Context, out io.Writer) (retErr error) {
 		return fmt.Errorf("writing the summary: %w", err)
 	}
 	fmt.Fprintln(out)
+	return check(ctx, out, bed, examples)
+}
+
+// check shows `pullguard check` on the same files before any cluster sees them: the answer a CI
+// job gets, with the same engine and messages, the nodes' platforms given as flags.
+func check(ctx context.Context, out io.Writer, bed *testbed.Bed, examples []testbed.Example) error {
+	dir := filepath.Join(bed.Dir, "examples")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("writing the examples for pullguard check: %w", err)
+	}
+	for _, ex := range examples {
+		if err := os.WriteFile(filepath.Join(dir, ex.File), ex.Manifest, 0o644); err != nil {
+			return fmt.Errorf("writing the examples for pullguard check: %w", err)
+		}
+	}
+	// From the bed's directory, so the findings name examples/<file> as a CI job's would.
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(bed.Dir); err != nil {
+		return err
+	}
+	defer func() { _ = os.Chdir(wd) }()
+	args := []string{"check", "-f", "examples", "--platform", "linux/amd64",
+		"--registry-ca-file", bed.LoopbackCAFile(), "--allow-private-registries", "127.0.0.1,localhost"}
+	fmt.Fprintf(out, "=== pullguard check: the same files in CI, before the cluster\n")
+	fmt.Fprintf(out, "$ pullguard check -f examples/ --platform linux/amd64\n")
+	status := pullguard.Main(ctx, args, pullguard.IO{In: strings.NewReader(""), Out: out, ErrOut: out})
+	fmt.Fprintf(out, "(exit status %d: 1 means an image the nodes cannot pull)\n\n", status)
+	if status == 2 {
+		return fmt.Errorf("pullguard check failed with exit status %d", status)
+	}
 	return nil
 }
 
