@@ -97,6 +97,17 @@ var (
 	sixToFour      = netip.MustParsePrefix("2002::/16")       // v4 in bits 16-47
 )
 
+// isatapV4 returns the IPv4 address of an ISATAP interface identifier (RFC 5214:
+// ::0:5efe:a.b.c.d, or ::200:5efe:a.b.c.d with the universal bit set) in the last 64 bits.
+// Only a global prefix is decoded: under any other prefix the prefix's class decides.
+func isatapV4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	if (b[8] != 0 && b[8] != 2) || b[9] != 0 || b[10] != 0x5e || b[11] != 0xfe {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte(b[12:16])), true
+}
+
 // metadataAddrs are cloud credential and metadata endpoints. They sit in ranges a name entry
 // of AllowPrivate would otherwise open (CGNAT, unique local), so only a CIDR entry opens them.
 var metadataAddrs = map[netip.Addr]bool{
@@ -105,6 +116,9 @@ var metadataAddrs = map[netip.Addr]bool{
 	netip.MustParseAddr("169.254.170.23"):  true, // AWS EKS Pod Identity
 	netip.MustParseAddr("fd00:ec2::254"):   true, // AWS IMDS over IPv6
 	netip.MustParseAddr("fd00:ec2::23"):    true, // AWS EKS Pod Identity over IPv6
+	netip.MustParseAddr("fd20:ce::254"):    true, // GCE metadata over IPv6
+	netip.MustParseAddr("fd00:42::42"):     true, // Scaleway metadata over IPv6
+	netip.MustParseAddr("192.0.0.192"):     true, // Oracle Cloud metadata (alternate address)
 	netip.MustParseAddr("100.100.100.200"): true, // Alibaba Cloud
 	netip.MustParseAddr("168.63.129.16"):   true, // Azure WireServer
 }
@@ -140,6 +154,12 @@ func classify(a netip.Addr) (reason string, target netip.Addr) {
 	}
 	if !globalUnicast6.Contains(a) {
 		return ReasonReserved, a
+	}
+	if v4, ok := isatapV4(a); ok {
+		// The prefix's router tunnels the packets to the embedded IPv4 address.
+		if r := classify4(v4); r != "" {
+			return r, v4
+		}
 	}
 	return "", a
 }

@@ -40,6 +40,14 @@ var addressCases = map[string]struct {
 	"v6 link-local":                {"fe80::1", ReasonLinkLocal},
 	"v6 unique local":              {"fc00::1", ReasonPrivate},
 	"v6 AWS IMDS":                  {"fd00:ec2::254", ReasonPrivate},
+	"v6 GCE metadata":              {"fd20:ce::254", ReasonPrivate},
+	"v6 Scaleway metadata":         {"fd00:42::42", ReasonPrivate},
+	"v4 Oracle metadata":           {"192.0.0.192", ReasonReserved},
+	"ISATAP metadata":              {"2001:4860::5efe:a9fe:a9fe", ReasonLinkLocal},
+	"ISATAP private":               {"2600:1f00::5efe:a00:1", ReasonPrivate},
+	"ISATAP global-bit loopback":   {"2600:1f00::200:5efe:7f00:1", ReasonLoopback},
+	"ISATAP public v4":             {"2600:1f00::5efe:808:808", ""},
+	"ISATAP under link-local":      {"fe80::5efe:808:808", ReasonLinkLocal},
 	"v6 site-local":                {"fec0::1", ReasonPrivate},
 	"v6 multicast":                 {"ff02::1", ReasonMulticast},
 	"mapped loopback":              {"::ffff:127.0.0.1", ReasonLoopback},
@@ -228,6 +236,25 @@ func TestAllowPrivate(t *testing.T) {
 			allow: []string{"harbor.internal"}, url: "https://harbor.internal/v2/",
 			resolver: fakeResolver{"harbor.internal": {"fd00:ec2::254"}}, wantReason: ReasonPrivate,
 		},
+		"name entry does not open the GCE IPv6 metadata address": {
+			allow: []string{"harbor.internal"}, url: "https://harbor.internal/v2/",
+			resolver: fakeResolver{"harbor.internal": {"fd20:ce::254"}}, wantReason: ReasonPrivate,
+		},
+		"name entry does not open the Scaleway metadata address": {
+			allow: []string{"harbor.internal"}, url: "https://harbor.internal/v2/",
+			resolver: fakeResolver{"harbor.internal": {"fd00:42::42"}}, wantReason: ReasonPrivate,
+		},
+		"name entry does not open the Oracle metadata address": {
+			allow: []string{"harbor.internal"}, url: "https://harbor.internal/v2/",
+			resolver: fakeResolver{"harbor.internal": {"192.0.0.192"}}, wantReason: ReasonReserved,
+		},
+		"name entry does not open the ISATAP form of the metadata address": {
+			allow: []string{"harbor.internal"}, url: "https://harbor.internal/v2/",
+			resolver: fakeResolver{"harbor.internal": {"2600:1f00::5efe:a9fe:a9fe"}}, wantReason: ReasonLinkLocal,
+		},
+		"CIDR entry opens the ISATAP form": {
+			allow: []string{"10.0.0.0/8"}, url: "https://[2600:1f00::5efe:a01:203]/v2/", wantDial: "[2600:1f00::5efe:a01:203]:443",
+		},
 		"name entry does not open the Alibaba metadata address": {
 			allow: []string{"harbor.internal"}, url: "https://harbor.internal/v2/",
 			resolver: fakeResolver{"harbor.internal": {"100.100.100.200"}}, wantReason: ReasonCGNAT,
@@ -342,6 +369,15 @@ func FuzzBlocked(f *testing.F) {
 		copy(nat64[12:], v4.AsSlice())
 		if nat64Reason, _ := classify(netip.AddrFrom16(nat64)); (nat64Reason != "") != (v4Reason != "") {
 			t.Fatalf("classify(NAT64 of %s) = %q but classify(%s) = %q", v4, nat64Reason, v4, v4Reason)
+		}
+		// The ISATAP form under a public prefix reaches the embedded address over a tunnel.
+		for _, iid := range [][4]byte{{0, 0, 0x5e, 0xfe}, {2, 0, 0x5e, 0xfe}} {
+			isatap := netip.MustParseAddr("2600:1f00::").As16()
+			copy(isatap[8:12], iid[:])
+			copy(isatap[12:], v4.AsSlice())
+			if r, _ := classify(netip.AddrFrom16(isatap)); v4Reason != "" && r != v4Reason {
+				t.Fatalf("classify(ISATAP of %s) = %q but classify(%s) = %q", v4, r, v4, v4Reason)
+			}
 		}
 	})
 }

@@ -9,12 +9,13 @@
 //     itself (Options.Resolver, else the system resolver), refuses the connection if any address
 //     is non-public, and dials the checked IP literals in turn (each with a fair share of
 //     DialTimeout), so DNS rebinding between check and connect is impossible. Refused:
-//     loopback, private (RFC 1918, fc00::/7 incl. AWS fd00:ec2::254), link-local (incl.
-//     169.254.169.254, 169.254.170.2), CGNAT (incl. 100.100.100.200), unspecified, multicast,
-//     broadcast, reserved/documentation space, Azure's 168.63.129.16, and every IPv6 form that
-//     delivers to such an IPv4 address (mapped, SIIT-translated, IPv4-compatible, NAT64
-//     64:ff9b::/96, 6to4). NAT64 and 6to4 forms of a public address are allowed: that is how
-//     IPv6-only clusters reach IPv4 registries. IP literals are also judged before the request
+//     loopback, private (RFC 1918, fc00::/7 incl. AWS fd00:ec2::254, GCE fd20:ce::254,
+//     Scaleway fd00:42::42), link-local (incl. 169.254.169.254, 169.254.170.2), CGNAT (incl.
+//     100.100.100.200), unspecified, multicast, broadcast, reserved/documentation space (incl.
+//     Oracle's 192.0.0.192), Azure's 168.63.129.16, and every IPv6 form that delivers to such an
+//     IPv4 address (mapped, SIIT-translated, IPv4-compatible, NAT64 64:ff9b::/96, 6to4, and an
+//     ISATAP interface identifier under a global prefix). NAT64, 6to4 and ISATAP forms of a
+//     public address are allowed: that is how IPv6-only clusters reach IPv4 registries. IP literals are also judged before the request
 //     is sent. A refusal is a *BlockedError.
 //     go-containerregistry only checks IP-literal redirect and realm targets, never the first
 //     host and never names (google/go-containerregistry#2440), hence this layer.
