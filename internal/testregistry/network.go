@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 )
 
@@ -52,7 +53,7 @@ func (n *Network) AddAddr(host, target string) {
 func (n *Network) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if a, ok := n.names[host]; ok {
+	if a, ok := n.names[strings.TrimSuffix(host, ".")]; ok { // the guard looks names up rooted
 		return []netip.Addr{a}, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}

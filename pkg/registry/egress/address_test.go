@@ -3,8 +3,10 @@ package egress
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"testing"
@@ -186,6 +188,66 @@ func TestResolution(t *testing.T) {
 			}
 			if got := dl.dialled(); len(got) != 0 {
 				t.Errorf("dialled %v; want no dial", got)
+			}
+		})
+	}
+}
+
+// TestSearchList resolves with a pod's resolv.conf (ndots:5, the cluster search list) in which
+// a Service "example" in a namespace "com" shadows the registry's name: the guard must resolve
+// the name as the node does, fully qualified, and still present the name as written in the
+// request's Host and TLS server name.
+func TestSearchList(t *testing.T) {
+	var host, serverName string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, serverName = r.Host, r.TLS.ServerName
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	podSearch := []string{"pullguard.svc.cluster.local", "svc.cluster.local", "cluster.local"}
+	tests := map[string]struct {
+		host     string
+		records  fakeResolver
+		wantDial string
+		wantBody string
+	}{
+		"dotted name is resolved fully qualified": {
+			host: "example.com",
+			records: fakeResolver{
+				"example.com.svc.cluster.local": {"10.96.0.10"}, // the shadowing Service
+				"example.com":                   {"127.0.0.1"},
+			},
+			wantDial: "127.0.0.1:" + port, wantBody: "ok",
+		},
+		"single-label name keeps the search list, as on the node": {
+			host:     "localhost",
+			records:  fakeResolver{"localhost.pullguard.svc.cluster.local": {"10.96.0.11"}, "localhost": {"127.0.0.1"}},
+			wantDial: "10.96.0.11:" + port,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dl := &dialLog{}
+			res := &searchResolver{search: podSearch, ndots: 5, records: tc.records}
+			o := testOptions(dl, nil)
+			o.Resolver = res
+			o.AllowPrivate = []string{tc.host}
+			o.CAFile = writeCA(t, srv)
+			rt := newTestTransport(t, o, nil)
+			host, serverName = "", ""
+			_, body, err := get(t, rt, "https://"+net.JoinHostPort(tc.host, port)+"/v2/")
+			if got := dl.dialled(); len(got) != 1 || got[0] != tc.wantDial {
+				t.Fatalf("dialled %v (queries %v); want [%s]", got, res.queries, tc.wantDial)
+			}
+			if tc.wantBody == "" {
+				return
+			}
+			if err != nil || string(body) != tc.wantBody {
+				t.Fatalf("got %q, %v; want %q", body, err, tc.wantBody)
+			}
+			if want := net.JoinHostPort(tc.host, port); host != want || serverName != tc.host {
+				t.Errorf("Host %q, TLS server name %q; want %q and %q", host, serverName, want, tc.host)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -111,8 +112,13 @@ func (g *guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a}, nil
 	}
-	addrs, err := g.resolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := g.resolver.LookupNetIP(ctx, "ip", rooted(host))
 	if err != nil {
+		if dnsErr, ok := err.(*net.DNSError); ok && dnsErr.Name != host {
+			named := *dnsErr
+			named.Name = host // the name as the reference spells it
+			return nil, &named
+		}
 		return nil, err
 	}
 	if len(addrs) == 0 {
@@ -125,6 +131,20 @@ func (g *guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 		unmapped[i] = a.Unmap()
 	}
 	return unmapped, nil
+}
+
+// rooted returns host fully qualified when it has a dot, as the node resolves it. The node
+// resolves with its host's resolv.conf, which has no cluster search list; a pod's has one with
+// ndots:5, so harbor.internal would first be tried as harbor.internal.svc.cluster.local, the
+// Service "harbor" of a namespace "internal" that anyone allowed to create both may own. A
+// single-label name (localhost, myregistry:5000) is left to the resolver's search list, as
+// the node's own resolver does; the pod's adds only this pod's namespace domains to it.
+// Only the lookup is rooted: the request's Host and TLS server name stay as written.
+func rooted(host string) string {
+	if !strings.Contains(host, ".") || strings.HasSuffix(host, ".") {
+		return host
+	}
+	return host + "."
 }
 
 // check applies the allowlist semantics:

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,11 +70,14 @@ func (d *dialLog) assertOnlyLoopback(t *testing.T) {
 type fakeResolver map[string][]string
 
 func (r fakeResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	if host == "slow.test" {
+	if strings.TrimSuffix(host, ".") == "slow.test" {
 		<-ctx.Done()
 		return nil, &net.DNSError{Err: ctx.Err().Error(), Name: host, IsTimeout: true}
 	}
 	raw, ok := r[host]
+	if !ok {
+		raw, ok = r[strings.TrimSuffix(host, ".")] // a rooted name is the same name
+	}
 	if !ok {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
@@ -82,6 +86,33 @@ func (r fakeResolver) LookupNetIP(ctx context.Context, network, host string) ([]
 		addrs = append(addrs, netip.MustParseAddr(s))
 	}
 	return addrs, nil
+}
+
+// searchResolver resolves as a stub resolver with a search list does: a name with fewer than
+// ndots dots and no root dot is first tried with each search domain appended.
+type searchResolver struct {
+	search  []string
+	ndots   int
+	records fakeResolver
+	mu      sync.Mutex
+	queries []string
+}
+
+func (r *searchResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	r.mu.Lock()
+	r.queries = append(r.queries, host)
+	r.mu.Unlock()
+	if name, ok := strings.CutSuffix(host, "."); ok {
+		return r.records.LookupNetIP(ctx, network, name)
+	}
+	if strings.Count(host, ".") < r.ndots {
+		for _, domain := range r.search {
+			if addrs, err := r.records.LookupNetIP(ctx, network, host+"."+domain); err == nil {
+				return addrs, nil
+			}
+		}
+	}
+	return r.records.LookupNetIP(ctx, network, host)
 }
 
 // countingMetrics records Metrics.Blocked calls.
