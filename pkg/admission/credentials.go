@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -49,6 +50,12 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 	secretsPath := w.specPath.Child("imagePullSecrets").String()
 	secrets := make([]corev1.Secret, 0, len(names))
 	for _, name := range names {
+		if len(validation.IsDNS1123Subdomain(name)) > 0 {
+			// No secret can have this name, and client-go refuses to ask for one with a '/':
+			// the kubelet's GET fails and it pulls without the secret, as for a missing one.
+			creds.notes = append(creds.notes, attributed(secretsPath, fmt.Sprintf("imagePullSecret %q not found in namespace %q (not a valid secret name); the kubelet will pull without it", name, namespace)))
+			continue
+		}
 		obj, found, err := h.objects.get(ctx, "Secret", namespace, name, func() client.Object { return &corev1.Secret{} })
 		switch {
 		case err != nil:

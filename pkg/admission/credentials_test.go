@@ -79,6 +79,12 @@ func TestCredentials(t *testing.T) {
 		"missing secret is a warning and the check goes on": {
 			obj: podWith("nope", "regcred"), wantSecrets: []string{"regcred"},
 			wantWarnings: []string{`spec.imagePullSecrets: pullguard: imagePullSecret "nope" not found in namespace "app"; the kubelet will pull without it`}},
+		"secret names that cannot exist are not found, not unreadable": {
+			obj: podWith("a/b", "Not_A_Name", "regcred"), failGet: "Secret/app/a/b", wantSecrets: []string{"regcred"},
+			wantWarnings: []string{
+				`spec.imagePullSecrets: pullguard: imagePullSecret "a/b" not found in namespace "app" (not a valid secret name); the kubelet will pull without it`,
+				`spec.imagePullSecrets: pullguard: imagePullSecret "Not_A_Name" not found in namespace "app" (not a valid secret name); the kubelet will pull without it`,
+			}},
 		"wrong-type secret is a warning": {
 			obj:          podWith("opaque"),
 			wantWarnings: []string{`spec.imagePullSecrets: pullguard: secret "opaque" has type Opaque; the kubelet only uses kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`}},
@@ -97,6 +103,10 @@ func TestCredentials(t *testing.T) {
 			e := newEnv(t, testConfig(), nil, objs...)
 			if tc.failGet != "" {
 				e.gets.fail[tc.failGet] = apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", nil)
+			}
+			if tc.failGet == "Secret/app/a/b" {
+				// What client-go's request builder answers before sending anything.
+				e.gets.fail[tc.failGet] = errString(`invalid resource name "a/b": [may not contain '/']`)
 			}
 			resp := e.h.Handle(testContext(t), review(t, admissionv1.Create, tc.obj, nil))
 			if !resp.Allowed {
