@@ -127,7 +127,8 @@ func (c *Checker) fly(ctx context.Context, key string, p *probe) Verdict {
 	start := time.Now()
 	ctx, tr := withTrace(ctx)
 	p.trace = tr
-	v := c.run(ctx, p)
+	p.redact = newRedactor(p.creds)
+	v := p.redact.verdict(c.run(ctx, p))
 	c.metrics.duration.WithLabelValues(string(v.Class)).Observe(time.Since(start).Seconds())
 
 	now := c.clock.Now()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -141,12 +142,28 @@ func (f failure) statusWithCodes() string {
 	if len(f.codes) == 0 {
 		return f.cause
 	}
-	codes := make([]string, len(f.codes))
-	for i, c := range f.codes {
-		codes[i] = string(c)
+	// The codes are the registry's words: only a few well-formed ones are repeated.
+	var codes []string
+	for _, c := range f.codes {
+		if len(codes) == maxCodes {
+			codes = append(codes, "…")
+			break
+		}
+		if errorCode.MatchString(string(c)) {
+			codes = append(codes, string(c))
+		}
+	}
+	if len(codes) == 0 {
+		return f.cause
 	}
 	return fmt.Sprintf("%d %s", f.status, strings.Join(codes, ", "))
 }
+
+// Registry error codes are short upper-case words (MANIFEST_UNKNOWN, TOOMANYREQUESTS); a
+// registry may send any number of anything.
+const maxCodes = 3
+
+var errorCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,39}$`)
 
 func statusText(code int) string {
 	return fmt.Sprintf("%d %s", code, http.StatusText(code))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,8 @@ import (
 // hit in its own words, and never contain a credential: credentials are named by
 // keyring.Credential.String (source and key only).
 
-// maxCauseLen bounds error text copied from a registry's answer into a message.
+// maxCauseLen bounds error text copied from a registry's answer into a message. The text is
+// redacted before it is cut, so that no part of a credential survives the cut.
 const maxCauseLen = 200
 
 // definiteMessage explains a 401, 403 or 404 that every candidate ended with.
@@ -145,7 +147,7 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 			who = "Docker Hub"
 		}
 		status := f.cause
-		if ra := p.trace.RetryAfter(); ra != "" {
+		if ra := p.trace.RetryAfter(); validRetryAfter(ra) {
 			status += ", Retry-After " + ra
 		}
 		v.Detail = fmt.Sprintf("%s rate limit hit while verifying %s (%s); pods may fail with ErrImagePull (429) until it resets", who, ref.Pull, status)
@@ -168,8 +170,9 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	default:
 		cause := f.cause
 		if f.unknown || f.status != 0 {
-			cause = Truncate(f.err.Error(), maxCauseLen)
+			cause = f.err.Error()
 		}
+		cause = Truncate(p.redact.string(cause), maxCauseLen)
 		v.Class = ClassInvalidResponse
 		v.Detail = fmt.Sprintf("registry %s sent an unexpected response while checking %s: %s", domain, ref.Pull, cause)
 	}
@@ -276,6 +279,19 @@ func earlierFailures(failed []attempt) []string {
 		notes = append(notes, fmt.Sprintf("%s failed before this: %s", credentialName(a.cred), why(a.f)))
 	}
 	return notes
+}
+
+// validRetryAfter reports whether a Retry-After header is what RFC 9110 allows (seconds or an
+// HTTP date), the only forms worth repeating from a registry.
+func validRetryAfter(v string) bool {
+	if v == "" || len(v) > 40 {
+		return false
+	}
+	if _, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return true
+	}
+	_, err := http.ParseTime(v)
+	return err == nil
 }
 
 func joinComma(ss []string) string { return strings.Join(ss, ", ") }

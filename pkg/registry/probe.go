@@ -39,6 +39,8 @@ type probe struct {
 	// GETs as pulls (Options.SinglePlatformCheckSkip), and one GET costs no more than a HEAD.
 	getManifest bool
 	trace       *trace
+	// redact removes the credentials of creds from text copied out of a registry's answer.
+	redact redactor
 }
 
 // probeHost is one host the runtime asks for the image.

@@ -241,6 +241,8 @@ type secretEnv struct {
 	secret  *corev1.Secret
 	image   string
 	mode    admission.Mode
+	// denyUnverifiable makes enforce mode deny Unverifiable verdicts too.
+	denyUnverifiable bool
 }
 
 // secretCheck builds a fresh engine and handler (nothing cached, so every check goes to the
@@ -261,6 +263,7 @@ func secretCheck(t *testing.T, e secretEnv) []byte {
 	}
 	cfg := admission.DefaultConfig()
 	cfg.DefaultMode = e.mode
+	cfg.DenyUnverifiable = e.denyUnverifiable
 	reader := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(e.secret.DeepCopy()).Build()
 	metrics, err := admission.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"handler": string(e.mode)}, e.metrics))
 	if err != nil {
