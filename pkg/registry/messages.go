@@ -386,13 +386,25 @@ func schema1(ref *reference.Reference, mediaType types.MediaType) Verdict {
 }
 
 // platformMissing is an index with no manifest for any candidate node.
-func platformMissing(p *probe, pm platformMatch) Verdict {
+func platformMissing(p *probe, pm platformMatch, maxListed int) Verdict {
 	return Verdict{
 		Outcome: NotPullable, Class: ClassPlatformMissing,
 		Detail: fmt.Sprintf("%s: image has no %s manifest (available: %s); candidate nodes are %s",
-			p.ref.Pull, joinOr(formatPlatforms(pm.missing)), joinComma(pm.available), joinComma(formatPlatforms(p.platforms))),
+			p.ref.Pull, joinOr(formatPlatforms(pm.missing)), listed(pm.available, maxListed), joinComma(formatPlatforms(p.platforms))),
 		Fix: fmt.Sprintf("publish the image for %s, or use an image built for the nodes' platforms", joinComma(formatPlatforms(pm.missing))),
 	}
+}
+
+// indexTruncatedNote says that an index was read only in part (Limits.MaxIndexChildren) and
+// that the missing platforms may be in the part not read.
+func indexTruncatedNote(digest string, children indexChildren, pm platformMatch) string {
+	return fmt.Sprintf("image index %s lists %d manifests; the webhook reads the first %d (--max-index-children) and found no %s manifest among them; not verified for those nodes",
+		digest, children.total, children.read, joinOr(formatPlatforms(pm.missing)))
+}
+
+// indexTruncatedDetail is an index read in part with no candidate platform in that part.
+func indexTruncatedDetail(p *probe, note string, pm platformMatch, maxListed int) string {
+	return fmt.Sprintf("%s: %s (available among them: %s)", p.ref.Pull, note, listed(pm.available, maxListed))
 }
 
 // somePlatformsNote is an index that some candidate nodes cannot run.

@@ -21,6 +21,8 @@ import (
 type Options struct {
 	// Egress configures outbound connections: network guard, timeouts, TLS, proxy, response caps.
 	Egress egress.Options
+	// Limits bound what a hostile registry can make one check cost (zero fields: defaults).
+	Limits Limits
 
 	// MaxRetries is how many times one request may be retried after a transient failure (5xx,
 	// reset), and only when the retry fits the caller's remaining deadline. 429 is never retried.

@@ -17,31 +17,55 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// indexPlatforms returns the platforms of an image index's children (nil for a child without a
-// platform field). An index's content is fixed by its digest, so the list is fetched at most once
-// per digest (one GET by digest) and then served from the LRU.
-func (c *Checker) indexPlatforms(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash, manifest []byte) ([]*v1.Platform, error) {
+// indexPlatforms returns the distinct platforms of an image index's first MaxIndexChildren
+// children (nil for a child without a platform field) and how many children the index lists.
+// An index's content is fixed by its digest, so the list is fetched at most once per digest
+// (one GET by digest) and then served from the LRU, which holds only the distinct platforms.
+func (c *Checker) indexPlatforms(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash, manifest []byte) (indexChildren, error) {
 	key := digest.String()
 	if v, ok := c.indexes.Get(key); ok {
-		return v.([]*v1.Platform), nil
+		return v.(indexChildren), nil
 	}
 	if manifest == nil {
 		d, err := p.Get(ctx, repo.Digest(key))
 		if err != nil {
-			return nil, err
+			return indexChildren{}, err
 		}
 		manifest = d.Manifest
 	}
 	im, err := v1.ParseIndexManifest(bytes.NewReader(manifest))
 	if err != nil {
-		return nil, fmt.Errorf("parsing image index %s: %w", key, err)
+		return indexChildren{}, fmt.Errorf("parsing image index %s: %w", key, err)
 	}
-	children := make([]*v1.Platform, len(im.Manifests))
-	for i, m := range im.Manifests {
-		children[i] = m.Platform
+	children := indexChildren{total: len(im.Manifests)}
+	seen := map[string]bool{}
+	for _, m := range im.Manifests[:min(len(im.Manifests), c.opts.Limits.MaxIndexChildren)] {
+		k := "" // a child without a platform
+		if m.Platform != nil {
+			k = platformKey(m.Platform)
+		}
+		if !seen[k] {
+			seen[k] = true
+			children.platforms = append(children.platforms, m.Platform)
+		}
 	}
+	children.read = min(len(im.Manifests), c.opts.Limits.MaxIndexChildren)
 	c.indexes.Add(key, children)
 	return children, nil
+}
+
+// indexChildren is what the engine keeps of an index: the distinct platforms of the children
+// it read, and how many it read of how many.
+type indexChildren struct {
+	platforms   []*v1.Platform
+	read, total int
+}
+
+func (ic indexChildren) truncated() bool { return ic.read < ic.total }
+
+// platformKey is every field the matcher reads, for de-duplication.
+func platformKey(p *v1.Platform) string {
+	return strings.Join([]string{p.OS, p.Architecture, p.Variant, p.OSVersion, strings.Join(p.OSFeatures, ",")}, "\x00")
 }
 
 // imagePlatform returns the platform a single-platform image's config names (nil when it names
@@ -96,11 +120,13 @@ type platformMatch struct {
 // (buildx attestation manifests) never match.
 func matchPlatforms(children []*v1.Platform, candidates []ocispec.Platform) platformMatch {
 	var pm platformMatch
+	seen := make(map[string]bool, len(children))
 	for _, child := range children {
-		if child == nil {
+		if child == nil || unknownPlatform(child) {
 			continue
 		}
-		if s := formatPlatform(ociPlatform(child)); !unknownPlatform(child) && !slices.Contains(pm.available, s) {
+		if s := formatPlatform(ociPlatform(child)); !seen[s] {
+			seen[s] = true
 			pm.available = append(pm.available, s)
 		}
 	}

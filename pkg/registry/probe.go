@@ -242,9 +242,20 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 	if err != nil {
 		return p.unverifiable(classify(err), failed)
 	}
-	pm := matchPlatforms(children, p.platforms)
+	pm := matchPlatforms(children.platforms, p.platforms)
+	if len(pm.missing) > 0 && children.truncated() {
+		// The platforms may be among the entries not read.
+		note := indexTruncatedNote(res.desc.Digest.String(), children, pm)
+		if len(pm.matched) == 0 {
+			return Verdict{Outcome: Unverifiable, Class: ClassInvalidResponse, Digest: v.Digest, Credential: v.Credential, Notes: v.Notes,
+				Detail: indexTruncatedDetail(p, note, pm, c.opts.Limits.MaxListedPlatforms)}
+		}
+		v.Platforms = formatPlatforms(pm.matched)
+		v.Notes = append(v.Notes, note)
+		return v
+	}
 	if len(pm.matched) == 0 {
-		missing := platformMissing(p, pm)
+		missing := platformMissing(p, pm, c.opts.Limits.MaxListedPlatforms)
 		missing.Digest, missing.Credential = v.Digest, v.Credential
 		return missing
 	}

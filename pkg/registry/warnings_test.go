@@ -223,7 +223,7 @@ func everyVerdict(t *testing.T, image string) map[string]Verdict {
 	add("timeout without a budget", TimeoutVerdict(image, 0))
 
 	children := []*v1.Platform{plat("linux/amd64"), plat("linux/arm64"), {OS: "unknown", Architecture: "unknown"}}
-	add("platform missing", platformMissing(withCred, matchPlatforms([]*v1.Platform{plat("linux/riscv64"), plat("freebsd/amd64"), plat("linux/mips64le")}, candidates)))
+	add("platform missing", platformMissing(withCred, matchPlatforms([]*v1.Platform{plat("linux/riscv64"), plat("freebsd/amd64"), plat("linux/mips64le")}, candidates), DefaultLimits().MaxListedPlatforms))
 
 	// Pullable verdicts carry only notes.
 	pullableNotes := []string{

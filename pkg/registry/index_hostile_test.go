@@ -1,0 +1,122 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+)
+
+// hostileIndex is an image index of n children with distinct platforms in as few bytes as the
+// format allows (85,000 fit under the 4 MiB manifest cap), optionally with a linux/amd64 child
+// first.
+func hostileIndex(n int, withAMD64 bool) []byte {
+	var b strings.Builder
+	b.WriteString(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`)
+	if withAMD64 {
+		b.WriteString(`{"platform":{"architecture":"amd64","os":"linux"}},`)
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"platform":{"architecture":"a%d","os":"o"}}`, i)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+const hostileChildren = 85_000
+
+func hostileIndexEnv(tb testing.TB, withAMD64 bool) (*env, Request) {
+	e := newEnv(tb)
+	r := e.registry(testregistry.Config{}, "reg.example.com")
+	body := hostileIndex(hostileChildren, withAMD64)
+	if len(body) > 4<<20 {
+		tb.Fatalf("index is %d bytes, over the 4 MiB cap", len(body))
+	}
+	if _, err := r.PushManifest("team/app", "v1", types.OCIImageIndex, body); err != nil {
+		tb.Fatal(err)
+	}
+	return e, Request{Image: "reg.example.com/team/app:v1", Platforms: ociPlats("linux/amd64", "linux/arm64")}
+}
+
+// BenchmarkHostileIndex is one cold check (new Checker: nothing cached) of an image whose index
+// lists 85,000 children with distinct platforms, none of them a candidate's; it reports the
+// heap the Checker retains after the check (the index cache entry).
+func BenchmarkHostileIndex(b *testing.B) {
+	e, req := hostileIndexEnv(b, false)
+	opts := e.options()
+	var retained uint64
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		c := e.checker(opts)
+		b.StartTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		v := c.Check(ctx, req)
+		cancel()
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if after.HeapAlloc > before.HeapAlloc {
+			retained += after.HeapAlloc - before.HeapAlloc
+		}
+		b.ReportMetric(float64(len(v.Message())), "message-bytes")
+		runtime.KeepAlive(c)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(retained)/float64(b.N), "retained-B/op")
+}
+
+// TestHostileIndex checks an index of 85,000 children with distinct platforms: only the first
+// MaxIndexChildren are read, the verdict says so without listing them all, a platform found
+// among them is still pullable, and the cache keeps only what was read.
+func TestHostileIndex(t *testing.T) {
+	tests := map[string]struct {
+		withAMD64   bool
+		wantOutcome Outcome
+		wantWords   []string
+	}{
+		"no candidate platform among the entries read": {
+			wantOutcome: Unverifiable,
+			wantWords:   []string{"lists 85000 manifests", "reads the first 1000", "no linux/amd64 or linux/arm64 manifest", "and 984 more"},
+		},
+		"a candidate platform among the entries read": {
+			withAMD64: true, wantOutcome: Pullable,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e, req := hostileIndexEnv(t, tc.withAMD64)
+			c := e.checker(e.options())
+			v := c.Check(ctxTimeout(t, 60*time.Second), req)
+			if v.Outcome != tc.wantOutcome {
+				t.Fatalf("verdict %s/%s: %s", v.Outcome, v.Class, v.Message())
+			}
+			text := v.Message() + strings.Join(v.Notes, "; ")
+			for _, w := range tc.wantWords {
+				if !strings.Contains(text, w) {
+					t.Errorf("message lacks %q: %s", w, text)
+				}
+			}
+			if len(text) > 2048 {
+				t.Errorf("message and notes are %d bytes", len(text))
+			}
+			if tc.withAMD64 && !strings.Contains(text, "no linux/arm64 manifest among them") {
+				t.Errorf("notes do not say arm64 was not verified: %q", v.Notes)
+			}
+			if cached, ok := c.indexes.Get(v.Digest); !ok || len(cached.(indexChildren).platforms) > 1000 {
+				t.Errorf("index cache entry for %s: %v; want at most 1000 platforms", v.Digest, ok)
+			}
+		})
+	}
+}
