@@ -79,6 +79,8 @@ type Config struct {
 	// a warning, not a refusal. They never make a refusal: with no candidate Node, the platforms
 	// stay unknown, and platforms the pod pins itself do not look at Nodes at all.
 	AutoscaledPlatforms []string
+	// Limits bound what one object may cost (zero fields: defaults).
+	Limits Limits
 	// MaxBudget bounds the registry work of one admission.
 	MaxBudget time.Duration
 	// TimeoutMargin is kept back from the API server's ?timeout= so that the webhook answers

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,23 +49,26 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 	}
 
 	secretsPath := w.specPath.Child("imagePullSecrets").String()
+	if max := h.cfg.Limits.MaxPullSecretsPerObject; len(names) > max {
+		creds.unreadable = append(creds.unreadable, fmt.Sprintf("%d imagePullSecrets, more than pullguard reads for one object (--max-pull-secrets-per-object=%d)", len(names), max))
+		return creds
+	}
+	reads := h.readSecrets(ctx, namespace, names)
 	secrets := make([]corev1.Secret, 0, len(names))
-	for _, name := range names {
-		if len(validation.IsDNS1123Subdomain(name)) > 0 {
+	for i, name := range names {
+		r := reads[i]
+		switch {
+		case r.invalid:
 			// No secret can have this name, and client-go refuses to ask for one with a '/':
 			// the kubelet's GET fails and it pulls without the secret, as for a missing one.
 			creds.notes = append(creds.notes, attributed(secretsPath, fmt.Sprintf("imagePullSecret %q not found in namespace %q (not a valid secret name); the kubelet will pull without it", name, namespace)))
-			continue
-		}
-		obj, found, err := h.objects.get(ctx, "Secret", namespace, name, func() client.Object { return &corev1.Secret{} })
-		switch {
-		case err != nil:
-			logf.FromContext(ctx).Error(err, "reading imagePullSecret", "secret", name)
-			creds.unreadable = append(creds.unreadable, fmt.Sprintf("imagePullSecret %q could not be read (%s)", name, errorReason(err)))
-		case !found:
+		case r.err != nil:
+			logf.FromContext(ctx).Error(r.err, "reading imagePullSecret", "secret", name)
+			creds.unreadable = append(creds.unreadable, fmt.Sprintf("imagePullSecret %q could not be read (%s)", name, errorReason(r.err)))
+		case !r.found:
 			creds.notes = append(creds.notes, attributed(secretsPath, fmt.Sprintf("imagePullSecret %q not found in namespace %q; the kubelet will pull without it", name, namespace)))
 		default:
-			secrets = append(secrets, *obj.(*corev1.Secret))
+			secrets = append(secrets, *r.secret)
 		}
 	}
 	creds.keyring = keyring.FromSecrets(secrets)
@@ -72,6 +76,39 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 		creds.notes = append(creds.notes, attributed(secretsPath, n))
 	}
 	return creds
+}
+
+// secretRead is the result of reading one pull secret by name.
+type secretRead struct {
+	secret  *corev1.Secret
+	found   bool
+	invalid bool // the name cannot be a Secret's
+	err     error
+}
+
+// readSecrets reads the named secrets of namespace, at most MaxConcurrentSecretReads at a
+// time, and returns the results in the order of names. Every read ends by ctx's deadline.
+func (h *Handler) readSecrets(ctx context.Context, namespace string, names []string) []secretRead {
+	reads := make([]secretRead, len(names))
+	sem := make(chan struct{}, h.cfg.Limits.MaxConcurrentSecretReads)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		if len(validation.IsDNS1123Subdomain(name)) > 0 {
+			reads[i].invalid = true
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			obj, found, err := h.objects.get(ctx, "Secret", namespace, name, func() client.Object { return &corev1.Secret{} })
+			reads[i] = secretRead{found: found, err: err}
+			if found && err == nil {
+				reads[i].secret = obj.(*corev1.Secret)
+			}
+		})
+	}
+	wg.Wait()
+	return reads
 }
 
 // serviceAccountSecrets returns the names of the ServiceAccount's imagePullSecrets. When the

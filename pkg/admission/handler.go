@@ -49,6 +49,10 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 	if err := cfg.Validate().ToAggregate(); err != nil {
 		return nil, fmt.Errorf("invalid admission config: %w", err)
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid admission config: %w", err)
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if checker == nil || apiReader == nil || informers == nil {
 		return nil, errors.New("admission handler needs a checker, an API reader and an informer reader")
 	}
@@ -165,6 +169,12 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		return rec.set(h.respond(mode, w, out, reasonMirrorPod))
 	}
 
+	if n, max := imageCount(w.spec), h.cfg.Limits.MaxImagesPerObject; n > max {
+		// Counted before any image is listed: listing 150,000 costs more than the budget.
+		h.addFinding(&out, mode, finding{path: w.specPath.String(), image: fmt.Sprintf("%d images", n), outcome: registry.Unverifiable,
+			reason: reasonTooManyImages, message: fmt.Sprintf("not verified: %d images, more than pullguard checks in one object (--max-images-per-object=%d)", n, max)})
+		return rec.set(h.respond(mode, w, out, reasonOK))
+	}
 	images := changedImages(w, old)
 	if len(images) == 0 && old != nil {
 		return rec.set(h.respond(mode, w, out, reasonUnchanged))
@@ -233,8 +243,10 @@ func (h *Handler) addFinding(out *outcome, mode Mode, f finding) {
 
 func distinctImages(images []Image) []string {
 	var out []string
+	seen := make(map[string]bool, len(images))
 	for _, im := range images {
-		if !slices.Contains(out, im.Image) {
+		if !seen[im.Image] {
+			seen[im.Image] = true
 			out = append(out, im.Image)
 		}
 	}

@@ -188,7 +188,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 var uidCounter atomic.Int64
 
 // review builds an AdmissionRequest for obj (and old on UPDATE) as the API server would.
-func review(t *testing.T, op admissionv1.Operation, obj, old runtime.Object) admission.Request {
+func review(t testing.TB, op admissionv1.Operation, obj, old runtime.Object) admission.Request {
 	t.Helper()
 	gvk, err := apiutil.GVKForObject(obj, clientgoscheme.Scheme)
 	if err != nil {
@@ -211,7 +211,7 @@ func review(t *testing.T, op admissionv1.Operation, obj, old runtime.Object) adm
 	return req
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

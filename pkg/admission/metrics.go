@@ -32,7 +32,8 @@ const (
 	reasonPanic                 = "panic"
 	reasonNotes                 = "notes" // warnings that are not image findings (missing secret, pull policy Never...)
 	reasonCredentialsUnreadable = "credentials_unreadable"
-	reasonOther                 = "other" // a Class the engine should not have returned
+	reasonTooManyImages         = "too_many_images" // more than Limits.MaxImagesPerObject
+	reasonOther                 = "other"           // a Class the engine should not have returned
 )
 
 // modeUnknown labels requests answered before their mode was known.

@@ -173,8 +173,10 @@ func (w *workload) serviceAccountName() string {
 // pullSecretNames lists imagePullSecrets in pod order, skipping empty names as the kubelet does.
 func pullSecretNames(spec *corev1.PodSpec) []string {
 	var names []string
+	seen := make(map[string]bool, len(spec.ImagePullSecrets))
 	for _, s := range spec.ImagePullSecrets {
-		if s.Name != "" && !slices.Contains(names, s.Name) {
+		if s.Name != "" && !seen[s.Name] {
+			seen[s.Name] = true
 			names = append(names, s.Name)
 		}
 	}
@@ -230,6 +232,17 @@ func PodSpecOf(obj runtime.Object) (spec *corev1.PodSpec, specPath *field.Path, 
 		return spec, specPath, true
 	}
 	return nil, nil, false
+}
+
+// imageCount is how many image fields Images would list at most (empty ones included).
+func imageCount(spec *corev1.PodSpec) int {
+	n := len(spec.Containers) + len(spec.InitContainers) + len(spec.EphemeralContainers)
+	for _, v := range spec.Volumes {
+		if v.Image != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // changedImages returns the images of a CREATE, or on UPDATE those whose reference did not
