@@ -18,7 +18,7 @@ type budget struct {
 // applies it, so that its cancel func is called (a context.WithTimeout here could not be).
 func (h *Handler) withBudget(ctx context.Context, r *http.Request) context.Context {
 	b := requestBudget(r.URL.Query().Get("timeout"), h.cfg.MaxBudget, h.cfg.TimeoutMargin)
-	return context.WithValue(ctx, budgetKey{}, budget{deadline: time.Now().Add(b), budget: b})
+	return context.WithValue(withCaller(ctx, r), budgetKey{}, budget{deadline: time.Now().Add(b), budget: b})
 }
 
 // requestBudget is min(maxBudget, timeout-margin) for the API server's ?timeout= ("10s", set

@@ -37,6 +37,7 @@ type checkResult struct {
 func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.Keyring, platforms []ocispec.Platform, budget time.Duration) map[string]registry.Verdict {
 	results := make(chan checkResult, len(images))
 	sem := make(chan struct{}, h.cfg.MaxConcurrentImages)
+	trusted := authenticatedCaller(ctx)
 	for _, image := range images {
 		go func() {
 			select {
@@ -50,7 +51,7 @@ func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.
 					results <- checkResult{image: image, panic: &checkPanic{value: r, stack: debug.Stack()}}
 				}
 			}()
-			v := h.checker.Check(ctx, registry.Request{Image: image, Keyring: kr, Platforms: platforms})
+			v := h.checker.Check(ctx, registry.Request{Image: image, Keyring: kr, Platforms: platforms, TrustedCaller: trusted})
 			results <- checkResult{image: image, verdict: v}
 		}()
 	}

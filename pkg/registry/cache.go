@@ -35,6 +35,9 @@ func (p *probe) cacheKey() string {
 		h.Write([]byte{0})
 	}
 	h.Write([]byte{1})
+	if p.trustedCaller {
+		h.Write([]byte{2}) // the verdict may carry a tag hint read with the credentials
+	}
 	for _, s := range append(slices.Clone(p.explain), p.ignored...) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})

@@ -53,10 +53,6 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 	if err := opts.Validate().ToAggregate(); err != nil {
 		return nil, err
 	}
-	if err := opts.Limits.Validate(); err != nil {
-		return nil, err
-	}
-	opts.Limits = opts.Limits.withDefaults()
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -123,6 +119,8 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 		platforms: normalizePlatforms(req.Platforms),
 		explain:   req.Keyring.Explain(*repo),
 		ignored:   req.Keyring.Ignored(),
+
+		trustedCaller: req.TrustedCaller,
 	}
 	return c.cached(ctx, p)
 }

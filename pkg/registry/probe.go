@@ -41,6 +41,8 @@ type probe struct {
 	trace       *trace
 	// redact removes the credentials of creds from text copied out of a registry's answer.
 	redact redactor
+	// trustedCaller allows a tag hint read with credentials (Request.TrustedCaller).
+	trustedCaller bool
 }
 
 // probeHost is one host the runtime asks for the image.

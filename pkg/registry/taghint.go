@@ -12,11 +12,13 @@ import (
 
 // tagHint looks, after a definite "tag not found", for existing tags a typo away ("1.O" for
 // "1.0", "lastest" for "latest") in the first page of the repository's tag list, read with the
-// credential that got the 404, and returns them quoted for a message. It is a hint: any failure
+// credential that got the 404, and returns them quoted for a message. Tags read with a
+// credential are only for a trusted caller (Request.TrustedCaller). It is a hint: any failure
 // means no hint, and the read gets one registry timeout, not the rest of the admission's budget.
 func (c *Checker) tagHint(ctx context.Context, p *probe, failed []attempt) string {
 	i := slices.IndexFunc(failed, func(a attempt) bool {
-		return a.puller != nil && a.f.hasCode(transport.ManifestUnknownErrorCode)
+		anonymous := a.cred == nil || a.cred.Anonymous()
+		return a.puller != nil && a.f.hasCode(transport.ManifestUnknownErrorCode) && (anonymous || p.trustedCaller)
 	})
 	if i < 0 {
 		return ""

@@ -39,13 +39,18 @@ func TestSimilarTags(t *testing.T) {
 }
 
 // TestTagSuggestion: a missing tag gets the nearest existing one as a hint, read with the
-// credential that got the 404; a failing tag list only loses the hint.
+// credential that got the 404; a failing tag list only loses the hint. Tags read with a
+// credential are only for a trusted caller; anonymous ones (a public repository) for anybody.
 func TestTagSuggestion(t *testing.T) {
 	tests := map[string]struct {
-		image string
-		fault *testregistry.Fault
-		want  string // "" : no hint
+		image     string
+		fault     *testregistry.Fault
+		untrusted bool
+		anonymous bool
+		want      string // "" : no hint
 	}{
+		"typo, credential, untrusted caller": {image: "reg.example.com/team/app:1.O", untrusted: true},
+		"typo, anonymous, untrusted caller":  {image: "reg.example.com/team/app:1.O", untrusted: true, anonymous: true, want: `did you mean "1.0"?`},
 		"typo":              {image: "reg.example.com/team/app:1.O", want: `did you mean "1.0"?`},
 		"nothing close":     {image: "reg.example.com/team/app:2.999"},
 		"tag list fails":    {image: "reg.example.com/team/app:1.O", fault: &testregistry.Fault{Blobs: true, Status: http.StatusInternalServerError}},
@@ -56,7 +61,7 @@ func TestTagSuggestion(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
-			reg := tokenRegistry(t, e)
+			reg := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Users: map[string]string{"alice": "right"}, Public: []string{"team/app"}}, "reg.example.com")
 			push(t, reg, "team/app:1.0")
 			push(t, reg, "team/app:2.0")
 			if tc.fault != nil {
@@ -64,7 +69,11 @@ func TestTagSuggestion(t *testing.T) {
 			}
 			opts := e.options()
 			opts.Egress.ResponseHeaderTimeout = 200 * time.Millisecond
-			v := e.checker(opts).Check(ctxTimeout(t, 10*time.Second), Request{Image: tc.image, Keyring: keyringOf(aliceSecret())})
+			req := Request{Image: tc.image, Keyring: keyringOf(aliceSecret()), TrustedCaller: !tc.untrusted}
+			if tc.anonymous {
+				req.Keyring = nil
+			}
+			v := e.checker(opts).Check(ctxTimeout(t, 10*time.Second), req)
 			if v.Outcome != NotPullable {
 				t.Fatalf("verdict %s/%s: %s", v.Outcome, v.Class, v.Message())
 			}

@@ -82,6 +82,11 @@ type Request struct {
 	Keyring *keyring.Keyring
 	// Platforms are the candidate nodes' platforms. Empty skips the platform check.
 	Platforms []ocispec.Platform
+	// TrustedCaller is set when whoever asks may learn what the credentials reveal: the
+	// admission webhook's caller was authenticated as the API server, or the CLI's user holds
+	// the secrets. Without it, the tag hint, which lists tags of a possibly private repository,
+	// is given only when the tags were read anonymously.
+	TrustedCaller bool
 }
 
 // Verdict is the engine's answer for one image.
