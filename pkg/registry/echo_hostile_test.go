@@ -21,8 +21,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/pullguard/pullguard/internal/testregistry"
 	"github.com/pullguard/pullguard/pkg/admission"
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
 )
 
 // echoRegistry is a registry and token service on loopback that repeats the credential it was

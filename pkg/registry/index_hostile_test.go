@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/pullguard/pullguard/pkg/registry/internal/testregistry"
+	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
 // hostileIndex is an image index of n children with distinct platforms in as few bytes as the

@@ -51,12 +51,12 @@ func TestTagSuggestion(t *testing.T) {
 	}{
 		"typo, credential, untrusted caller": {image: "reg.example.com/team/app:1.O", untrusted: true},
 		"typo, anonymous, untrusted caller":  {image: "reg.example.com/team/app:1.O", untrusted: true, anonymous: true, want: `did you mean "1.0"?`},
-		"typo":              {image: "reg.example.com/team/app:1.O", want: `did you mean "1.0"?`},
-		"nothing close":     {image: "reg.example.com/team/app:2.999"},
-		"tag list fails":    {image: "reg.example.com/team/app:1.O", fault: &testregistry.Fault{Blobs: true, Status: http.StatusInternalServerError}},
-		"tag list hangs":    {image: "reg.example.com/team/app:1.O", fault: &testregistry.Fault{Blobs: true, Hang: true}},
-		"missing latest":    {image: "reg.example.com/team/app"},
-		"repository absent": {image: "reg.example.com/team/nope:1.O"},
+		"typo":                               {image: "reg.example.com/team/app:1.O", want: `did you mean "1.0"?`},
+		"nothing close":                      {image: "reg.example.com/team/app:2.999"},
+		"tag list fails":                     {image: "reg.example.com/team/app:1.O", fault: &testregistry.Fault{Blobs: true, Status: http.StatusInternalServerError}},
+		"tag list hangs":                     {image: "reg.example.com/team/app:1.O", fault: &testregistry.Fault{Blobs: true, Hang: true}},
+		"missing latest":                     {image: "reg.example.com/team/app"},
+		"repository absent":                  {image: "reg.example.com/team/nope:1.O"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
