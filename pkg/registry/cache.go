@@ -38,7 +38,11 @@ func (p *probe) cacheKey() string {
 	if p.trustedCaller {
 		h.Write([]byte{2}) // the verdict may carry a tag hint read with the credentials
 	}
-	for _, s := range append(slices.Clone(p.explain), p.ignored...) {
+	// What the explanation is made of, not the explanation: it is computed only on a miss
+	// that needs it.
+	h.Write([]byte(p.keyring.ExplainID()))
+	h.Write([]byte{0})
+	for _, s := range p.ignored {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -131,7 +135,7 @@ func (c *Checker) fly(ctx context.Context, key string, p *probe) Verdict {
 	ctx, tr := withTrace(ctx)
 	p.trace = tr
 	p.redact = newRedactor(p.creds)
-	v := p.redact.verdict(c.run(ctx, p))
+	v := c.opts.Limits.bound(p.redact.verdict(c.run(ctx, p)))
 	c.metrics.duration.WithLabelValues(string(v.Class)).Observe(time.Since(start).Seconds())
 
 	now := c.clock.Now()

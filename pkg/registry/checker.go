@@ -121,7 +121,8 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 		repo:      repo,
 		creds:     req.Keyring.Lookup(*repo),
 		platforms: normalizePlatforms(req.Platforms),
-		explain:   req.Keyring.Explain(*repo),
+		keyring:   req.Keyring,
+		maxKeys:   c.opts.Limits.MaxListedKeys,
 		ignored:   req.Keyring.Ignored(),
 
 		trustedCaller: req.TrustedCaller,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/pullguard/pullguard/internal/testregistry"
 )
@@ -118,5 +119,45 @@ func TestHostileIndex(t *testing.T) {
 				t.Errorf("index cache entry for %s: %v; want at most 1000 platforms", v.Digest, ok)
 			}
 		})
+	}
+}
+
+// largeSecret is a 1 MiB pull secret of 55,000 keys, none for reg.example.com.
+func largeSecret() corev1.Secret {
+	auths := make(map[string]entry, 55_000)
+	for i := range 55_000 {
+		auths[fmt.Sprintf("r%d.example.org", i)] = entry{auth: "dTpw"}
+	}
+	return dockerSecret("huge", auths)
+}
+
+// BenchmarkLargeSecretCachedCheck is a verdict cache hit for a pod whose one pull secret is
+// 1 MiB of keys that do not match the image: the keyring's explanation must not be paid again.
+func BenchmarkLargeSecretCachedCheck(b *testing.B) {
+	e := newEnv(b)
+	r := e.registry(testregistry.Config{}, "reg.example.com")
+	push(b, r, "team/app:v1")
+	c := e.checker(e.options())
+	req := Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(largeSecret())}
+	benchCheck(b, c, req)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		benchCheck(b, c, req)
+	}
+}
+
+// TestLargeSecret: the explanation of a 1 MiB secret that does not match lists a bounded
+// number of its keys, and every text of the verdict is bounded.
+func TestLargeSecret(t *testing.T) {
+	e := newEnv(t)
+	tokenRegistry(t, e, "v1")
+	c := e.checker(e.options())
+	v := c.Check(ctxTimeout(t, 60*time.Second), Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(largeSecret())})
+	assertVerdict(t, v, NotPullable, ClassUnauthorized, []string{`has entries for [`, "and 54984 more] but none match reg.example.com/team/app"}, nil)
+	for _, s := range append([]string{v.Detail, v.Fix}, v.Notes...) {
+		if n := len([]rune(s)); n > DefaultLimits().MaxMessageRunes {
+			t.Errorf("text of %d runes: %.200s…", n, s)
+		}
 	}
 }

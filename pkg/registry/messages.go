@@ -105,8 +105,8 @@ func (p *probe) noCredentialClause(cred *keyring.Credential) string {
 	switch {
 	case cred != nil:
 		return fmt.Sprintf("%s holds no username (identitytoken/registrytoken in imagePullSecrets are ignored by the kubelet), so the pull is anonymous", cred)
-	case len(p.explain) > 0:
-		return strings.Join(p.explain, "; ")
+	case len(p.explanation()) > 0:
+		return strings.Join(p.explanation(), "; ")
 	}
 	return fmt.Sprintf("no imagePullSecret or node credential matches %s", p.ref.Domain)
 }

@@ -27,9 +27,13 @@ type probe struct {
 	// creds are the kubelet's candidates in order; empty means one anonymous pull.
 	creds     []keyring.Credential
 	platforms []ocispec.Platform
-	// explain is the keyring's account of the pod's secrets for this repository (near misses
-	// when none matched, ignored entries when some did), for messages.
-	explain []string
+	// keyring gives, through explanation, its account of the pod's secrets for this repository
+	// (near misses when none matched, ignored entries when some did), for messages. It is
+	// computed only for a message that shows it, at most once, listing at most maxKeys keys.
+	keyring   *keyring.Keyring
+	maxKeys   int
+	explain   []string
+	explained bool
 	// ignored says which of the pod's secrets the kubelet skips (wrong type, no data).
 	ignored []string
 	// nodeCredentials is set when the nodes hold credentials for the repository.
@@ -321,10 +325,18 @@ func (p *probe) definite(failed []attempt) Verdict {
 	}
 	v := p.definiteMessage(primary)
 	if len(p.creds) > 0 {
-		notes = append(notes, p.explain...)
+		notes = append(notes, p.explanation()...)
 	}
 	// A skipped secret often is the reason nothing matched (row 20: an Opaque secret).
 	notes = append(notes, p.ignored...)
 	v.Outcome, v.Credential, v.Notes = NotPullable, credentialName(primary.cred), notes
 	return v
+}
+
+// explanation is the keyring's account of the pod's secrets for the repository.
+func (p *probe) explanation() []string {
+	if !p.explained {
+		p.explain, p.explained = p.keyring.Explain(*p.repo, p.maxKeys), true
+	}
+	return p.explain
 }

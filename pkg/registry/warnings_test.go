@@ -128,7 +128,7 @@ func everyVerdict(t *testing.T, image string) map[string]Verdict {
 	newProbe := func(ref *reference.Reference, k *keyring.Keyring) *probe {
 		repo := keyring.ParseRepo(ref.Repository)
 		return &probe{
-			ref: ref, repo: &repo, creds: k.Lookup(repo), explain: k.Explain(repo), ignored: k.Ignored(),
+			ref: ref, repo: &repo, creds: k.Lookup(repo), keyring: k, maxKeys: DefaultLimits().MaxListedKeys, ignored: k.Ignored(),
 			platforms: candidates, trace: &trace{retryAfter: "Wed, 21 Oct 2026 07:28:00 GMT"},
 		}
 	}

@@ -22,6 +22,6 @@ func BenchmarkExplainNoMatch(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = k.Lookup(repo)
-		_ = k.Explain(repo)
+		_ = k.Explain(repo, testMaxKeys)
 	}
 }

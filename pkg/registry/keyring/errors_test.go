@@ -171,7 +171,7 @@ func TestNoCredentialsInMessages(t *testing.T) {
 	texts = append(texts, k.Keys()...)
 	for _, repo := range []string{"a.b.example.com/x", "reg.example.com/x", "reg.example.com:5001/x", "docker.io/myorg/app",
 		"registry-1.docker.io/library/nginx", "tokens.example.com/x", "quay.io/x"} {
-		texts = append(texts, k.Explain(ParseRepo(repo))...)
+		texts = append(texts, k.Explain(ParseRepo(repo), testMaxKeys)...)
 		for _, c := range k.Lookup(ParseRepo(repo)) {
 			texts = append(texts, c.String(), c.Fingerprint())
 		}

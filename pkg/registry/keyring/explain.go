@@ -13,7 +13,10 @@ import (
 // matched), a Docker Hub key against registry-1.docker.io. When something matched it notes
 // matched entries that only hold identitytoken/registrytoken and an index.docker.io key skipped
 // because the fallback is not needed. nil means there is nothing to add.
-func (k *Keyring) Explain(r Repo) []string {
+// A secret may hold tens of thousands of keys: at most maxKeys keys are listed per document, and
+// at most maxKeys lines about single keys (invalid ones, near misses), each list saying how many
+// it left out.
+func (k *Keyring) Explain(r Repo, maxKeys int) []string {
 	if k == nil {
 		return nil
 	}
@@ -25,17 +28,38 @@ func (k *Keyring) Explain(r Repo) []string {
 	var lines []string
 	for _, s := range k.secrets {
 		if len(s.keys) > 0 {
-			lines = append(lines, fmt.Sprintf("%s has entries for [%s] but none match %s",
-				s.source, strings.Join(s.keys, ", "), repo))
+			listed := strings.Join(s.keys[:min(len(s.keys), maxKeys)], ", ")
+			if len(s.keys) > maxKeys {
+				listed += fmt.Sprintf(" and %d more", len(s.keys)-maxKeys)
+			}
+			lines = append(lines, fmt.Sprintf("%s has entries for [%s] but none match %s", s.source, listed, repo))
 		}
-		for _, written := range s.invalid {
-			lines = append(lines, fmt.Sprintf("%s key %q is not a valid URL; the kubelet ignores it", s.source, redactKey(written)))
-		}
-		for _, key := range s.keys {
-			if why := nearMiss(k.patterns[key].url, r); why != "" {
-				lines = append(lines, fmt.Sprintf("%s key %q %s", s.source, key, why))
+		var keyLines []string
+		more := 0
+		add := func(line string) {
+			if len(keyLines) < maxKeys {
+				keyLines = append(keyLines, line)
+			} else {
+				more++
 			}
 		}
+		for _, written := range s.invalid {
+			add(fmt.Sprintf("%s key %q is not a valid URL; the kubelet ignores it", s.source, redactKey(written)))
+		}
+		for i, key := range s.keys {
+			if more > 0 && i > 0 {
+				// Counting every near miss of 55,000 keys costs more than the message is worth.
+				more = len(s.keys) - i + more
+				break
+			}
+			if why := nearMiss(k.patterns[key].url, r); why != "" {
+				add(fmt.Sprintf("%s key %q %s", s.source, key, why))
+			}
+		}
+		if more > 0 {
+			keyLines = append(keyLines, fmt.Sprintf("%s: up to %d more keys are invalid or nearly match", s.source, more))
+		}
+		lines = append(lines, keyLines...)
 	}
 	return lines
 }

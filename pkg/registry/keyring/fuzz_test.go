@@ -41,7 +41,7 @@ func FuzzFromSecrets(f *testing.F) {
 		if err == nil {
 			for _, key := range k.Keys() {
 				k.Lookup(ParseRepo(key))
-				k.Explain(ParseRepo(key))
+				k.Explain(ParseRepo(key), testMaxKeys)
 			}
 			return
 		}
@@ -120,6 +120,6 @@ func FuzzMatch(f *testing.F) {
 		if key, err := normaliseKey(pattern); err == nil && Match(key, repo) && len(k.Lookup(ParseRepo(repo))) == 0 {
 			t.Fatalf("key %q (normalised %q) matches %q but Lookup finds nothing", pattern, key, repo)
 		}
-		k.Explain(ParseRepo(repo))
+		k.Explain(ParseRepo(repo), testMaxKeys)
 	})
 }

@@ -46,3 +46,6 @@ func rawSecret(name string, typ corev1.SecretType, dataKey, data string) corev1.
 		Data:       map[string][]byte{dataKey: []byte(data)},
 	}
 }
+
+// testMaxKeys is Explain's bound in tests: more than any test secret holds.
+const testMaxKeys = 64

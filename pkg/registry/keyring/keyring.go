@@ -1,8 +1,13 @@
 package keyring
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"maps"
 	"slices"
+	"strconv"
+	"sync"
 )
 
 // Keyring is the kubelet's keyring for one pod's imagePullSecrets (FromSecrets), or for the
@@ -20,6 +25,13 @@ type Keyring struct {
 	secrets []secretKeys
 	ignored []string
 	err     *SecretError
+
+	// prepare builds, once, what every check reads: the patterns in index order (a 1 MiB secret
+	// holds 55,000 keys; a map lookup per key per check is most of a cached check) and the
+	// explanation's identity.
+	prepare       sync.Once
+	indexPatterns []Pattern
+	explainID     string
 }
 
 type entry struct {
@@ -113,8 +125,9 @@ func (k *Keyring) Lookup(repo Repo) []Credential {
 
 // lookup is BasicDockerKeyring.Lookup; fallback reports that the index.docker.io entries were used.
 func (k *Keyring) lookup(repo Repo) (entries []entry, fallback bool) {
-	for _, key := range k.index {
-		if k.patterns[key].Matches(repo) {
+	k.prepare.Do(k.prepared)
+	for i, key := range k.index {
+		if k.indexPatterns[i].Matches(repo) {
 			entries = append(entries, k.creds[key]...)
 		}
 	}
@@ -136,4 +149,49 @@ func (k *Keyring) Keys() []string {
 		return nil
 	}
 	return slices.Sorted(slices.Values(k.index))
+}
+
+// ExplainID identifies everything Explain reads of the keyring (the documents' sources and
+// keys in order and what each key holds), so that a cached verdict can be keyed by it without
+// computing an explanation on every check.
+func (k *Keyring) ExplainID() string {
+	if k == nil {
+		return ""
+	}
+	k.prepare.Do(k.prepared)
+	return k.explainID
+}
+
+func (k *Keyring) prepared() {
+	k.indexPatterns = make([]Pattern, len(k.index))
+	for i, key := range k.index {
+		k.indexPatterns[i] = k.patterns[key]
+	}
+	h := sha256.New()
+	field := func(s string) {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	for _, s := range k.secrets {
+		field(s.source)
+		field(strconv.Itoa(len(s.keys)))
+		for _, key := range s.keys {
+			field(key)
+		}
+		field(strconv.Itoa(len(s.invalid)))
+		for _, key := range s.invalid {
+			field(key)
+		}
+	}
+	for _, key := range k.index {
+		for _, e := range k.creds[key] {
+			field(e.cred.Secret)
+			field(e.cred.Key)
+			if e.tokensOnly {
+				field("tokens-only")
+			}
+		}
+	}
+	k.explainID = hex.EncodeToString(h.Sum(nil))
 }

@@ -323,7 +323,7 @@ func TestLookup(t *testing.T) {
 			if got := k.Lookup(ParseRepo(tc.repo)); !slices.Equal(got, tc.want) {
 				t.Errorf("Lookup(%q)\n got %v\nwant %v", tc.repo, got, tc.want)
 			}
-			explain := k.Explain(ParseRepo(tc.repo))
+			explain := k.Explain(ParseRepo(tc.repo), testMaxKeys)
 			assertLines(t, "Explain", explain, tc.explain)
 			assertLines(t, "Ignored", k.Ignored(), tc.ignored)
 			for _, line := range append(explain, k.Ignored()...) {
@@ -371,7 +371,7 @@ func TestKeys(t *testing.T) {
 
 func TestNilKeyring(t *testing.T) {
 	var k *Keyring
-	if k.Err() != nil || k.Lookup(ParseRepo("docker.io/library/nginx")) != nil || k.Keys() != nil || k.Ignored() != nil || k.Explain(ParseRepo("docker.io/library/nginx")) != nil {
+	if k.Err() != nil || k.Lookup(ParseRepo("docker.io/library/nginx")) != nil || k.Keys() != nil || k.Ignored() != nil || k.Explain(ParseRepo("docker.io/library/nginx"), testMaxKeys) != nil {
 		t.Error("nil keyring is not empty")
 	}
 	if got := (&Keyring{}).Lookup(ParseRepo("docker.io/library/nginx")); got != nil {

@@ -149,6 +149,14 @@ func splitURL(u *url.URL) (parts []string, port string) {
 // labelsMatch matches equally long label lists pairwise with filepath.Match.
 func labelsMatch(globParts, targetParts []string) (bool, error) {
 	for k, globURLPart := range globParts {
+		if !strings.ContainsAny(globURLPart, `*?[\`) {
+			// filepath.Match without a metacharacter is equality; this runs for every key of
+			// every secret on every check.
+			if globURLPart != targetParts[k] {
+				return false, nil
+			}
+			continue
+		}
 		matched, err := filepath.Match(globURLPart, targetParts[k])
 		if err != nil || !matched {
 			return false, err

@@ -85,7 +85,7 @@ func TestFromDockerConfig(t *testing.T) {
 			if got := k.Lookup(ParseRepo(tc.repo)); !slices.Equal(got, tc.want) {
 				t.Errorf("Lookup(%q)\n got %v\nwant %v", tc.repo, got, tc.want)
 			}
-			assertLines(t, "Explain", k.Explain(ParseRepo(tc.repo)), tc.explain)
+			assertLines(t, "Explain", k.Explain(ParseRepo(tc.repo), testMaxKeys), tc.explain)
 			assertLines(t, "Ignored", k.Ignored(), tc.ignored)
 			for _, c := range k.Lookup(ParseRepo(tc.repo)) {
 				assertNoSecret(t, c.String())
@@ -211,7 +211,7 @@ func FuzzFromDockerConfig(f *testing.F) {
 					t.Fatalf("String() %q contains the password", c.String())
 				}
 			}
-			k.Explain(ParseRepo(key))
+			k.Explain(ParseRepo(key), testMaxKeys)
 		}
 		k.Ignored()
 	})
