@@ -34,7 +34,9 @@
 // Class says why, from a closed set used as metric label and audit value. Detail is one line
 // naming the registry, repository and tag and the cause in the kubelet's words; Fix is one line
 // saying what to change. No message ever contains a credential: credentials are named by source
-// (a secret, a Docker config file) and key only. Fit shortens a message for a kubectl warning
+// (a secret, a Docker config file) and key only, and every credential a check sent is redacted
+// from text copied out of a registry's answer (redact.go) before the verdict is cut to Limits
+// and cached. Fit shortens a message for a kubectl warning
 // (MaxWarningRunes) without cutting a word; TimeoutVerdict is the verdict of a check that ran
 // out of time, whoever set the deadline.
 //

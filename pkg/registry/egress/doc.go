@@ -8,7 +8,10 @@
 //   - The address guard, at connect time, on the resolved address. The dialer resolves the host
 //     itself (Options.Resolver, else the system resolver), refuses the connection if any address
 //     is non-public, and dials the checked IP literals in turn (each with a fair share of
-//     DialTimeout), so DNS rebinding between check and connect is impossible. Refused:
+//     DialTimeout), so DNS rebinding between check and connect is impossible. A name with a dot
+//     is looked up fully qualified, as the node resolves it (the host's resolv.conf has no
+//     cluster search list; the pod's, with ndots:5, would try harbor.internal.svc.cluster.local
+//     first); the request's Host and TLS server name stay as written. Refused:
 //     loopback, private (RFC 1918, fc00::/7 incl. AWS fd00:ec2::254, GCE fd20:ce::254,
 //     Scaleway fd00:42::42), link-local (incl. 169.254.169.254, 169.254.170.2), CGNAT (incl.
 //     100.100.100.200), unspecified, multicast, broadcast, reserved/documentation space (incl.
