@@ -72,7 +72,8 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the registry transport: %w", err)
 	}
-	upstream := &upstreamTransport{inner: rt, sem: semaphore.NewWeighted(int64(opts.MaxConcurrentRequests)), metrics: m}
+	upstream := &upstreamTransport{inner: rt, sem: semaphore.NewWeighted(int64(opts.MaxConcurrentRequests)), metrics: m,
+		hosts: newHostSlots(opts.Limits.MaxRequestsPerHost), exchangeTimeout: opts.Limits.ExchangeTimeout}
 	retry := &retryTransport{inner: upstream, retries: opts.MaxRetries, backoff: opts.RetryBackoff}
 	return &Checker{
 		opts:     opts,

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Limits bound what one check may cost when a registry is hostile. A zero field takes its
@@ -21,12 +22,18 @@ type Limits struct {
 	// MaxMessageRunes bounds each of a verdict's Detail, Fix and notes, and MaxNotes the notes.
 	MaxMessageRunes int
 	MaxNotes        int
+	// MaxRequestsPerHost caps the round trips in flight to one registry host, a share of
+	// MaxConcurrentRequests, so that one slow or hostile registry cannot hold every slot.
+	MaxRequestsPerHost int
+	// ExchangeTimeout bounds one whole registry round trip, from dial to the body's last byte.
+	ExchangeTimeout time.Duration
 }
 
 // DefaultLimits returns the defaults: 1000 index entries; 16 platforms and 16 keys in a
-// message, 2048 runes per text and 32 notes.
+// message, 2048 runes per text and 32 notes; 16 requests per host; 4 s per round trip.
 func DefaultLimits() Limits {
-	return Limits{MaxIndexChildren: 1000, MaxListedPlatforms: 16, MaxListedKeys: 16, MaxMessageRunes: 2048, MaxNotes: 32}
+	return Limits{MaxIndexChildren: 1000, MaxListedPlatforms: 16, MaxListedKeys: 16, MaxMessageRunes: 2048, MaxNotes: 32,
+		MaxRequestsPerHost: 16, ExchangeTimeout: 4 * time.Second}
 }
 
 // withDefaults returns l with every zero field set to its default.
@@ -47,6 +54,12 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxNotes == 0 {
 		l.MaxNotes = d.MaxNotes
 	}
+	if l.MaxRequestsPerHost == 0 {
+		l.MaxRequestsPerHost = d.MaxRequestsPerHost
+	}
+	if l.ExchangeTimeout == 0 {
+		l.ExchangeTimeout = d.ExchangeTimeout
+	}
 	return l
 }
 
@@ -57,6 +70,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("registry max index children must not be negative, got %d", l.MaxIndexChildren)
 	case l.MaxListedPlatforms < 0 || l.MaxListedKeys < 0 || l.MaxNotes < 0:
 		return fmt.Errorf("registry message limits must not be negative")
+	case l.MaxRequestsPerHost < 0 || l.ExchangeTimeout < 0:
+		return fmt.Errorf("registry max requests per host and exchange timeout must not be negative")
 	case l.MaxMessageRunes != 0 && l.MaxMessageRunes < 256:
 		return fmt.Errorf("registry max message runes must be at least 256, got %d", l.MaxMessageRunes)
 	}

@@ -113,13 +113,28 @@ type upstreamTransport struct {
 	inner   http.RoundTripper
 	sem     *semaphore.Weighted
 	metrics *metrics
+	// hosts caps the round trips to one host (Limits.MaxRequestsPerHost).
+	hosts *hostSlots
+	// exchangeTimeout bounds a whole round trip, body included (Limits.ExchangeTimeout): the
+	// transport's own timeouts end with the response headers, and a registry may then trickle
+	// its body for as long as it likes.
+	exchangeTimeout time.Duration
 }
 
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.sem.Acquire(req.Context(), 1); err != nil {
+	ctx, cancel := context.WithTimeout(req.Context(), t.exchangeTimeout)
+	req = req.WithContext(ctx)
+	freeHost, err := t.hosts.acquire(ctx, req.URL.Host)
+	if err != nil {
+		cancel()
 		return nil, err
 	}
-	release := sync.OnceFunc(func() { t.sem.Release(1) })
+	if err := t.sem.Acquire(ctx, 1); err != nil {
+		freeHost()
+		cancel()
+		return nil, err
+	}
+	release := sync.OnceFunc(func() { t.sem.Release(1); freeHost(); cancel() })
 	t.metrics.upstream.WithLabelValues(requestKind(req)).Inc()
 	resp, err := t.inner.RoundTrip(req)
 	if err != nil {
@@ -132,13 +147,24 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 	}
 	// The slot is held until the body is closed: reading the body is part of the round trip.
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release, ctx: ctx}
 	return resp, nil
 }
 
 type releasingBody struct {
 	io.ReadCloser
 	release func()
+	ctx     context.Context
+}
+
+// Read never lets a body cut by the exchange timeout look complete: HTTP/2 may end it with
+// io.EOF, and a truncated manifest would hash to a digest of its own.
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && b.ctx.Err() != nil {
+		err = b.ctx.Err()
+	}
+	return n, err
 }
 
 func (b *releasingBody) Close() error {

@@ -1,0 +1,108 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pullguard/pullguard/internal/testregistry"
+)
+
+// trickleRegistry answers manifest HEADs without a digest (so the engine GETs them) and
+// trickles each GET's body one byte every 20 ms for as long as the client reads.
+func trickleRegistry(t *testing.T, e *env, host string) *atomic.Int64 {
+	t.Helper()
+	cert, err := e.ca.ServerCertificate(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v2/":
+			w.WriteHeader(http.StatusOK)
+		case strings.Contains(r.URL.Path, "/manifests/") && r.Method == http.MethodHead:
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.WriteHeader(http.StatusOK)
+		case strings.Contains(r.URL.Path, "/manifests/"):
+			inFlight.Add(1)
+			defer inFlight.Add(-1)
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.WriteHeader(http.StatusOK)
+			for {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+					if _, err := io.WriteString(w, " "); err != nil {
+						return
+					}
+					w.(http.Flusher).Flush()
+				}
+			}
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	srv.Listener.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = ln
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	e.net.AddAddr(host, ln.Addr().String())
+	return &inFlight
+}
+
+// TestTricklingRegistry: a registry that trickles its body is cut at the exchange timeout, and
+// while it holds requests open, checks of a healthy registry still get their slots.
+func TestTricklingRegistry(t *testing.T) {
+	t.Run("trickled body cut at the exchange timeout", func(t *testing.T) {
+		e := newEnv(t)
+		trickleRegistry(t, e, "slow.example.com")
+		opts := e.options()
+		opts.Limits.ExchangeTimeout = 300 * time.Millisecond
+		// The caller's deadline is far: only the exchange timeout can end the read first (the
+		// caller's own end would say "did not finish before the admission deadline").
+		v := e.checker(opts).Check(ctxTimeout(t, 20*time.Second), Request{Image: "slow.example.com/team/app:v1"})
+		assertVerdict(t, v, Unverifiable, ClassTimeout, []string{"did not answer in time"}, nil)
+	})
+	t.Run("one host cannot hold every slot", func(t *testing.T) {
+		e := newEnv(t)
+		inFlight := trickleRegistry(t, e, "slow.example.com")
+		healthy := e.registry(testregistry.Config{}, "reg.example.com")
+		push(t, healthy, "team/app:v1")
+		opts := e.options()
+		opts.MaxConcurrentRequests = 4
+		opts.Limits.MaxRequestsPerHost = 2
+		opts.Limits.ExchangeTimeout = 20 * time.Second
+		c := e.checker(opts)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, tag := range []string{"a", "b", "c", "d", "e", "f"} {
+			wg.Go(func() { c.Check(ctx, Request{Image: "slow.example.com/team/app:" + tag}) })
+		}
+		t.Cleanup(func() { cancel(); wg.Wait() })
+		for deadline := time.Now().Add(10 * time.Second); inFlight.Load() < 2 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := inFlight.Load(); n != 2 {
+			t.Fatalf("%d trickled requests in flight, want the per-host cap of 2", n)
+		}
+		v := c.Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/app:v1"})
+		assertVerdict(t, v, Pullable, ClassOK, nil, nil)
+	})
+}
