@@ -179,5 +179,6 @@ func (c *Checker) ttl(v Verdict, ref *reference.Reference) time.Duration {
 func cloneVerdict(v Verdict) Verdict {
 	v.Notes = slices.Clone(v.Notes)
 	v.Platforms = slices.Clone(v.Platforms)
+	v.SimilarTags = slices.Clone(v.SimilarTags)
 	return v
 }

@@ -101,9 +101,10 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 	}
 	v := p.definite(failed)
 	if v.Class == ClassTagNotFound {
-		if tags := c.tagHint(ctx, p, failed); tags != "" {
+		if tags := c.tagHint(ctx, p, failed); len(tags) > 0 {
 			// The repository is named in Detail already: a short fix keeps a warning whole.
-			v.Fix = "did you mean " + tags + "?"
+			v.Fix = "did you mean " + quoteTags(tags) + "?"
+			v.SimilarTags = tags
 		}
 	}
 	return v

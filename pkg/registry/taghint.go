@@ -12,30 +12,34 @@ import (
 
 // tagHint looks, after a definite "tag not found", for existing tags a typo away ("1.O" for
 // "1.0", "lastest" for "latest") in the first page of the repository's tag list, read with the
-// credential that got the 404, and returns them quoted for a message. Tags read with a
-// credential are only for a trusted caller (Request.TrustedCaller). It is a hint: any failure
-// means no hint, and the read gets one registry timeout, not the rest of the admission's budget.
-func (c *Checker) tagHint(ctx context.Context, p *probe, failed []attempt) string {
+// credential that got the 404, and returns them. Tags read with a credential are only for a
+// trusted caller (Request.TrustedCaller). It is a hint: any failure means no hint, and the read
+// gets one registry timeout, not the rest of the admission's budget.
+func (c *Checker) tagHint(ctx context.Context, p *probe, failed []attempt) []string {
 	i := slices.IndexFunc(failed, func(a attempt) bool {
 		anonymous := a.cred == nil || a.cred.Anonymous()
 		return a.puller != nil && a.f.hasCode(transport.ManifestUnknownErrorCode) && (anonymous || p.trustedCaller)
 	})
 	if i < 0 {
-		return ""
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Egress.ResponseHeaderTimeout)
 	defer cancel()
 	lister, err := failed[i].puller.Lister(ctx, failed[i].ref.Context())
 	if err != nil || !lister.HasNext() {
-		return ""
+		return nil
 	}
 	page, err := lister.Next(ctx)
 	if err != nil {
-		return ""
+		return nil
 	}
-	similar := similarTags(p.ref.TagOrLatest(), page.Tags)
-	quoted := make([]string, len(similar))
-	for i, t := range similar {
+	return similarTags(p.ref.TagOrLatest(), page.Tags)
+}
+
+// quoteTags is tags quoted for a message: "1.0" or "1.1".
+func quoteTags(tags []string) string {
+	quoted := make([]string, len(tags))
+	for i, t := range tags {
 		quoted[i] = strconv.Quote(t)
 	}
 	return joinOr(quoted)

@@ -106,6 +106,9 @@ type Verdict struct {
 	Detail string
 	// Fix is one line telling the user what to change ("" when there is nothing to change).
 	Fix string
+	// SimilarTags are the existing tags a typo away from a tag not found, for programs that
+	// turn Fix into a command (pullguard explain's kubectl set image).
+	SimilarTags []string
 	// Notes are findings that do not change the outcome (tag ignored because a digest is given,
 	// a rejected credential before the one that worked, platforms only some nodes can run).
 	Notes []string
