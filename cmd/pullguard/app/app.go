@@ -1,7 +1,9 @@
 // Package app is the pullguard command line: `pullguard check` asks the webhook's registry
 // engine, with the webhook's own image extraction, credential resolution, candidate platforms
 // and wording, whether the kubelet will pull every image of a set of manifests, before they
-// reach a cluster (in CI). main only calls Main; tests call it too, in process.
+// reach a cluster (in CI); `pullguard explain` asks it about the pods already in a cluster and
+// sets its answer against the node's own error text (pkg/nodeerror). main only calls Main;
+// tests call it too, in process.
 //
 // The same binary is a kubectl plugin when named kubectl-pullguard: `kubectl pullguard check`.
 package app
@@ -40,6 +42,8 @@ func Main(ctx context.Context, args []string, streams IO) int {
 	switch args[0] {
 	case "check":
 		return check(ctx, args[1:], streams)
+	case "explain":
+		return explain(ctx, args[1:], streams)
 	case "version", "--version":
 		fmt.Fprintf(streams.Out, "pullguard %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
@@ -55,6 +59,7 @@ func usage(name string) string {
 	return name + ": will the nodes be able to pull these images? The pullguard webhook's checks, before the cluster.\n\n" +
 		"Usage:\n" +
 		"  pullguard check -f FILE|DIR|- [-R] [-k DIR] [flags]   check manifests (exit 0 pullable, 1 not pullable, 3 unverifiable with --fail-on=unverifiable, 2 usage or input error)\n" +
+		"  pullguard explain pod/NAME|deploy/NAME [-n NS] | -A     why a pod waits on its image, and the fix (reads the cluster, never changes it)\n" +
 		"  pullguard version\n" +
 		"  pullguard check --help                              every flag of check\n\n" +
 		"As a kubectl plugin (the binary named kubectl-pullguard on $PATH): kubectl pullguard check -f deploy.yaml\n"
