@@ -18,7 +18,12 @@ func diagnose(d *diagnosis, pod *corev1.Pod) (cause string, fix []string) {
 	retry := fmt.Sprintf("kubectl delete pod %s -n %s   # retry now; its controller recreates it (else the kubelet retries with back-off)", d.Pod, d.Namespace)
 	switch d.Outcome {
 	case registry.NotPullable:
-		return d.EngineMessage, notPullableFix(d, pod)
+		// The engine's Detail is the cause; its Fix becomes the fix lines.
+		cause = d.EngineMessage
+		if d.Verdict.Detail != "" {
+			cause = d.Verdict.Detail
+		}
+		return cause, notPullableFix(d, pod)
 	case registry.Pullable:
 		if d.Reason == "" {
 			return "the image pulls with the pod's credentials" + onPlatforms(d), nil
@@ -27,13 +32,13 @@ func diagnose(d *diagnosis, pod *corev1.Pod) (cause string, fix []string) {
 	}
 	// Unverifiable: the engine cannot tell; the node's text is the best evidence there is.
 	cause = d.EngineMessage
-	if d.Reason != "" {
+	switch {
+	case d.NodeCause == nodeerror.CauseNeverPull:
+		return d.NodeCause.Describe(), []string{"pre-load the image on the node, or set imagePullPolicy: IfNotPresent"}
+	case d.Reason != "":
 		cause = d.NodeCause.Describe() + "; " + d.EngineMessage
 	}
-	if d.NodeCause == nodeerror.CauseNeverPull {
-		fix = []string{"pre-load the image on the node, or set imagePullPolicy: IfNotPresent"}
-	}
-	return cause, fix
+	return cause, nil
 }
 
 func onPlatforms(d *diagnosis) string {
