@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pullguard/pullguard/cmd/pullguard/app"
+	"github.com/pullguard/pullguard/pkg/admission"
+)
+
+// TestExplain runs `pullguard explain` against the bed's API server on pods a warn namespace
+// admitted with a warning, whose status and Events are written as the kubelet writes them
+// (there is no kubelet in the bed): the waiting reason of pkg/kubelet/images/types.go, and an
+// events.k8s.io Event with reason Failed and note `Failed to pull image %q: %v`
+// (pkg/kubelet/images/image_manager.go) about spec.containers{NAME}, the runtime's text being
+// containerd's.
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t, "explain", admission.ModeWarn)
+	ctx := t.Context()
+	cases := map[string]struct {
+		image, runtimeErr string
+		want              []string
+	}{
+		"typo tag": {
+			image:      bed.Images.TypoTag,
+			runtimeErr: fmt.Sprintf("rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found", bed.Images.TypoTag, bed.Images.TypoTag, bed.Images.TypoTag),
+			want:       []string{"not_pullable", "kubectl set image pod/typo-tag app=" + bed.Images.Public},
+		},
+		"rate limit on the node": {
+			image:      bed.Images.Public,
+			runtimeErr: fmt.Sprintf("rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: unexpected status from HEAD request to https://%s/v2/x/manifests/1.0: 429 Too Many Requests", bed.Images.Public, bed.Images.Public, bed.Registry.Host),
+			want:       []string{"pullable", "rate-limited the node's address"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			podName := strings.ReplaceAll(name, " ", "-")
+			pod, err := bed.Client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: podName},
+				Spec: corev1.PodSpec{
+					NodeName:   "node-amd64-a",
+					Containers: []corev1.Container{{Name: "app", Image: tc.image}},
+				},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+				Name: "app", Image: tc.image,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: tc.runtimeErr}},
+			}}
+			if _, err := bed.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			now := metav1.NewMicroTime(time.Now())
+			if _, err := bed.Client.EventsV1().Events(ns).Create(ctx, &eventsv1.Event{
+				ObjectMeta:          metav1.ObjectMeta{GenerateName: podName + "."},
+				EventTime:           now,
+				ReportingController: "kubelet",
+				ReportingInstance:   "node-amd64-a",
+				Action:              "Pulling",
+				Reason:              "Failed",
+				Type:                corev1.EventTypeWarning,
+				Note:                fmt.Sprintf("Failed to pull image %q: %s", tc.image, tc.runtimeErr),
+				Regarding: corev1.ObjectReference{
+					Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: podName, UID: pod.UID, FieldPath: "spec.containers{app}",
+				},
+			}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+
+			var out, errOut bytes.Buffer
+			code := app.Main(ctx, []string{"explain", "pod/" + podName, "-n", ns,
+				"--kubeconfig", bed.ControlPlane.KubeconfigPath,
+				"--allow-private-registries=127.0.0.1,localhost", "--registry-ca-file=" + bed.LoopbackCAFile(),
+			}, app.IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+			t.Logf("$ pullguard explain pod/%s -n %s\n%s%s[exit %d]", podName, ns, out.String(), errOut.String(), code)
+			if code != 1 {
+				t.Errorf("exit %d, want 1 (a container waits on its image)", code)
+			}
+			for _, w := range append(tc.want, "kubelet:  Failed to pull image", "platform: linux/amd64") {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output does not hold %q", w)
+				}
+			}
+		})
+	}
+}
