@@ -62,7 +62,7 @@ func TestExplain(t *testing.T) {
 			}
 			now := metav1.NewMicroTime(time.Now())
 			if _, err := bed.Client.EventsV1().Events(ns).Create(ctx, &eventsv1.Event{
-				ObjectMeta:          metav1.ObjectMeta{GenerateName: podName + "."},
+				ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", podName, time.Now().UnixNano())}, // the recorder's naming
 				EventTime:           now,
 				ReportingController: "kubelet",
 				ReportingInstance:   "node-amd64-a",

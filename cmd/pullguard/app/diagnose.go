@@ -16,6 +16,10 @@ import (
 // pulls now and the node failed, the node's own text says which side the failure is on.
 func diagnose(d *diagnosis, pod *corev1.Pod) (cause string, fix []string) {
 	retry := fmt.Sprintf("kubectl delete pod %s -n %s   # retry now; its controller recreates it (else the kubelet retries with back-off)", d.Pod, d.Namespace)
+	if strings.HasPrefix(d.Owner, "pod/") {
+		// A bare pod is gone once deleted: the kubelet's back-off retry is the way.
+		retry = "wait for the kubelet's next retry (back-off up to 5 minutes), or recreate the pod"
+	}
 	switch d.Outcome {
 	case registry.NotPullable:
 		// The engine's Detail is the cause; its Fix becomes the fix lines.

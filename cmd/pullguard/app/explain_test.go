@@ -237,7 +237,7 @@ func TestExplainCauses(t *testing.T) {
 		},
 		"image pushed since": {
 			pod:     podSpec{image: public, failure: ptr(failedPull(public, containerdErr(public, public+": not found")))},
-			outcome: registry.Pullable, nodeCause: nodeerror.CauseNotFound, cause: "pushed since", fix: "kubectl delete pod p -n default",
+			outcome: registry.Pullable, nodeCause: nodeerror.CauseNotFound, cause: "pushed since", fix: "recreate the pod",
 		},
 		"running pod, predicted only": {
 			pod:     podSpec{image: private, secrets: []string{"regcred"}},
