@@ -27,7 +27,7 @@ type credentials struct {
 	unreadable []string
 }
 
-// resolveCredentials emulates the kubelet (spec §2.1): a Pod's spec.imagePullSecrets already
+// resolveCredentials emulates the kubelet (docs/pull-semantics.md §2.1): a Pod's spec.imagePullSecrets already
 // hold what the ServiceAccount admission plugin copied in, so a Pod's ServiceAccount is never
 // read. A pod template gets its ServiceAccount's secrets only when it lists none itself, as the
 // plugin will do for each of its pods. Secrets are read only from the object's own namespace:
@@ -113,7 +113,7 @@ func (h *Handler) readSecrets(ctx context.Context, namespace string, names []str
 
 // serviceAccountSecrets returns the names of the ServiceAccount's imagePullSecrets. When the
 // template has its own (templateHasSecrets), the ServiceAccount's are only worth a note: the
-// plugin will not copy them in, which surprises users who set both (spec row 18).
+// plugin will not copy them in, which surprises users who set both (docs/pull-semantics.md rule 18).
 func (h *Handler) serviceAccountSecrets(ctx context.Context, namespace, saName string, templateHasSecrets bool) ([]string, string, error) {
 	obj, found, err := h.objects.get(ctx, "ServiceAccount", namespace, saName, func() client.Object { return &corev1.ServiceAccount{} })
 	switch {

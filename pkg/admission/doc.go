@@ -20,7 +20,7 @@
 //
 // # Credentials
 //
-// As the kubelet (pull-semantics.md §2.1): a Pod's spec.imagePullSecrets, into which the
+// As the kubelet (docs/pull-semantics.md §2.1): a Pod's spec.imagePullSecrets, into which the
 // ServiceAccount admission plugin has already copied its ServiceAccount's secrets when the pod
 // listed none, so a Pod's ServiceAccount is never read. A pod template's imagePullSecrets, or,
 // only when it has none, those of its ServiceAccount (default "default"), which the plugin will

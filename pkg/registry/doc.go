@@ -2,7 +2,7 @@
 // will be able to pull an image, using the kubelet's own reference parsing (package reference)
 // and credential rules (package keyring), and go-containerregistry for the registry protocol
 // behind a guarded transport (package egress). The spec it implements is
-// shared/docs/pull-semantics.md; its §9 rows are the table in rows_test.go.
+// docs/pull-semantics.md; its rules are the table in rows_test.go.
 //
 // # Verdicts
 //

@@ -99,7 +99,7 @@ func (p *probe) notFoundMessage(a attempt) Verdict {
 }
 
 // noCredentialClause says why the pull is anonymous: the keyring's own account of the pod's
-// secrets that did not match (row 8: `imagePullSecret "regcred" has entries for [quay.io] but
+// secrets that did not match (docs/pull-semantics.md rule 8: `imagePullSecret "regcred" has entries for [quay.io] but
 // none match …`), a credential without a username, or no secret at all.
 func (p *probe) noCredentialClause(cred *keyring.Credential) string {
 	switch {

@@ -10,7 +10,7 @@ import (
 	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
-// TestMirrors follows containerd's hosts.toml (spec §6.1, rows 41 and 42): the nodes try the
+// TestMirrors follows containerd's hosts.toml (docs/pull-semantics.md §6.1, rules 41 and 42): the nodes try the
 // mirrors in order, then the registry; the first host that serves the manifest decides, and
 // requests to a mirror carry ?ns=<registry>.
 func TestMirrors(t *testing.T) {
@@ -28,9 +28,9 @@ func TestMirrors(t *testing.T) {
 		// HEAD and the GET that reads its error code; a 503 one retry).
 		hubManifests int64
 	}{
-		"row 41 the mirror serves it; Docker Hub is never asked": {
+		"rule 41 the mirror serves it; Docker Hub is never asked": {
 			image: "nginx:1.27", outcome: Pullable, class: ClassOK},
-		"row 41 the mirror serves it while Docker Hub rate-limits": {
+		"rule 41 the mirror serves it while Docker Hub rate-limits": {
 			image: "nginx:1.27", fault: func(r registries) { r.hub.SetFault(testregistry.Fault{Status: http.StatusTooManyRequests}) },
 			outcome: Pullable, class: ClassOK},
 		"the second mirror has what the first lacks": {
@@ -44,16 +44,16 @@ func TestMirrors(t *testing.T) {
 			image: "nginx:1.999", fault: func(r registries) { r.mirror.SetFault(testregistry.Fault{Status: http.StatusServiceUnavailable}) },
 			outcome: Unverifiable, class: ClassRegistryUnavailable, hubManifests: 2,
 			words: []string{"registry mirror.example.com (the nodes' mirror of docker.io) unavailable"}},
-		"row 42 a pull-only mirror serves a digest": {
+		"rule 42 a pull-only mirror serves a digest": {
 			image: "nginx@CACHE", pullOnlyCache: true, outcome: Pullable, class: ClassOK},
 		"a mirror that wants credentials of its own, Docker Hub without the tag": {
 			image: "nginx:1.999", mirrorAuth: true, outcome: Unverifiable, class: ClassNodeCredentials, hubManifests: 2,
 			words: []string{"mirror.example.com (the nodes' mirror of docker.io) refused the webhook's request", "(401", "not verified"}},
 		"a mirror that wants credentials of its own, Docker Hub has it": {
 			image: "nginx:only-hub", mirrorAuth: true, outcome: Pullable, class: ClassOK, hubManifests: 1},
-		"row 42 a pull-only mirror is not asked to resolve a tag": {
+		"rule 42 a pull-only mirror is not asked to resolve a tag": {
 			image: "nginx:only-cache", pullOnlyCache: true, outcome: NotPullable, class: ClassTagNotFound, hubManifests: 2},
-		"row 42 Docker Hub down, the tag only on a pull-only mirror": {
+		"rule 42 Docker Hub down, the tag only on a pull-only mirror": {
 			image: "nginx:only-cache", pullOnlyCache: true,
 			fault:   func(r registries) { r.hub.SetFault(testregistry.Fault{Status: http.StatusServiceUnavailable}) },
 			outcome: Unverifiable, class: ClassRegistryUnavailable, hubManifests: 2},

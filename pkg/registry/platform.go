@@ -236,7 +236,7 @@ func formatPlatforms(ps []ocispec.Platform) []string {
 }
 
 // singlePlatformNote warns about a single-platform image built for a platform the candidate
-// nodes do not run (spec row 31): the pull succeeds and the container then fails with exec
+// nodes do not run (docs/pull-semantics.md rule 31): the pull succeeds and the container then fails with exec
 // format error, a CrashLoopBackOff rather than an ImagePullBackOff, but just as much a broken
 // deploy (an image built on an arm64 laptop for an amd64 cluster). The check is optional, so
 // any failure to read the config says nothing.

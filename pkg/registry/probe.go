@@ -274,7 +274,7 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 }
 
 // tagDrift tells, for a reference with both a tag and a digest, whether the tag now points
-// elsewhere: the runtime pulls the digest and never looks at the tag (spec row 38), so a moved
+// elsewhere: the runtime pulls the digest and never looks at the tag (docs/pull-semantics.md rule 38), so a moved
 // tag is a sign the pin is stale, not a failure. One more HEAD, only for such references; if it
 // fails, nothing is said.
 func (c *Checker) tagDrift(ctx context.Context, p *probe, res resolved) string {
@@ -328,7 +328,7 @@ func (p *probe) definite(failed []attempt) Verdict {
 	if len(p.creds) > 0 {
 		notes = append(notes, p.explanation()...)
 	}
-	// A skipped secret often is the reason nothing matched (row 20: an Opaque secret).
+	// A skipped secret often is the reason nothing matched (docs/pull-semantics.md rule 20: an Opaque secret).
 	notes = append(notes, p.ignored...)
 	v.Outcome, v.Credential, v.Notes = NotPullable, credentialName(primary.cred), notes
 	return v

@@ -16,7 +16,7 @@ import (
 	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
-// world is the set of fake registries the §9 rows run against.
+// world is the set of fake registries the rules of docs/pull-semantics.md run against.
 type world struct {
 	env *env
 	// digest of reg.example.com/team/app:1.2
@@ -101,7 +101,7 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// TestRows runs every row of pull-semantics.md §9 that the engine can answer without a node.
+// TestRows runs every rule of docs/pull-semantics.md §9 that the engine can answer without a node.
 func TestRows(t *testing.T) {
 	w := newWorld(t)
 	regcred := func(key, user, password string) corev1.Secret {
@@ -121,175 +121,175 @@ func TestRows(t *testing.T) {
 		notes     []string
 		credWords string
 	}{
-		// Row 1: invalid references → InvalidImageName.
-		"row 1 uppercase repository": {image: "Nginx:1", outcome: NotPullable, class: ClassInvalidReference,
+		// Rule 1: invalid references → InvalidImageName.
+		"rule 1 uppercase repository": {image: "Nginx:1", outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{`image "Nginx:1" is not a valid reference`, "repository name must be lowercase", "InvalidImageName"}},
-		"row 1 bad tag": {image: "app:-x", outcome: NotPullable, class: ClassInvalidReference,
+		"rule 1 bad tag": {image: "app:-x", outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{`"app:-x"`, "InvalidImageName"}},
-		"row 1 empty path component": {image: "foo//bar", outcome: NotPullable, class: ClassInvalidReference,
+		"rule 1 empty path component": {image: "foo//bar", outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{"InvalidImageName"}},
-		"row 1 short digest": {image: "repo@sha256:abc", outcome: NotPullable, class: ClassInvalidReference,
+		"rule 1 short digest": {image: "repo@sha256:abc", outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{"InvalidImageName"}},
-		"row 1 64-hex name": {image: strings.Repeat("ab", 32), outcome: NotPullable, class: ClassInvalidReference,
+		"rule 1 64-hex name": {image: strings.Repeat("ab", 32), outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{"64", "InvalidImageName"}},
-		// Row 2.
-		"row 2 uppercase host": {image: "MyOrg/app:V1", outcome: NotPullable, class: ClassInvalidReference,
+		// Rule 2.
+		"rule 2 uppercase host": {image: "MyOrg/app:V1", outcome: NotPullable, class: ClassInvalidReference,
 			words: []string{`"MyOrg" is parsed as a registry host because it contains uppercase letters; Docker Hub namespaces must be lowercase`, `"myorg/app:V1"`}},
-		// Row 3.
-		"row 3 wrong tag on Docker Hub": {image: "nginx:1.999", outcome: NotPullable, class: ClassTagNotFound,
+		// Rule 3.
+		"rule 3 wrong tag on Docker Hub": {image: "nginx:1.999", outcome: NotPullable, class: ClassTagNotFound,
 			words: []string{`tag "1.999" not found in docker.io/library/nginx (registry returned 404 MANIFEST_UNKNOWN)`}},
-		"row 3 a tag one typo away is suggested": {image: "nginx:1.2O", outcome: NotPullable, class: ClassTagNotFound,
+		"rule 3 a tag one typo away is suggested": {image: "nginx:1.2O", outcome: NotPullable, class: ClassTagNotFound,
 			words: []string{`tag "1.2O" not found in docker.io/library/nginx`, `(registry returned 404 MANIFEST_UNKNOWN); did you mean "1.27"?`}},
-		// Row 4.
-		"row 4 wrong repository on Docker Hub": {image: "nginxx", outcome: NotPullable, class: ClassUnauthorized,
+		// Rule 4.
+		"rule 4 wrong repository on Docker Hub": {image: "nginxx", outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{"docker.io/library/nginxx: repository does not exist or requires credentials", "no imagePullSecret or node credential matches docker.io", "(401)"}},
-		// Row 5.
-		"row 5 wrong repository, 404 NAME_UNKNOWN": {image: "reg.example.com/team/nope:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		// Rule 5.
+		"rule 5 wrong repository, 404 NAME_UNKNOWN": {image: "reg.example.com/team/nope:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassRepositoryNotFound,
 			words: []string{"repository reg.example.com/team/nope not found", "NAME_UNKNOWN"}},
-		// Rows 6 and 27.
-		"row 6 host does not resolve": {image: "regsitry.example.com/team/app:v1", outcome: Unverifiable, class: ClassDNSFailure,
+		// Rules 6 and 27.
+		"rule 6 host does not resolve": {image: "regsitry.example.com/team/app:v1", outcome: Unverifiable, class: ClassDNSFailure,
 			words: []string{`registry host "regsitry.example.com" could not be resolved from the admission webhook; pods will likely fail with ErrImagePull`}},
-		// Row 7.
-		"row 7 private image, no secret": {image: "reg.example.com/team/app:v1", outcome: NotPullable, class: ClassUnauthorized,
+		// Rule 7.
+		"rule 7 private image, no secret": {image: "reg.example.com/team/app:v1", outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{"no imagePullSecret or node credential matches reg.example.com", "anonymous access was refused (401)"}},
-		"row 7 Docker Hub private image, no secret": {image: "myorg/app:v1", outcome: NotPullable, class: ClassUnauthorized,
+		"rule 7 Docker Hub private image, no secret": {image: "myorg/app:v1", outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{"docker.io/myorg/app", "anonymous access was refused (401)"}},
-		// Row 8.
-		"row 8 secret for another registry": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("quay.io", "alice", "right")},
+		// Rule 8.
+		"rule 8 secret for another registry": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("quay.io", "alice", "right")},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{`imagePullSecret "regcred" has entries for [quay.io] but none match reg.example.com/team/app`}},
-		// Row 9.
-		"row 9 wrong password": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "wrong")},
+		// Rule 9.
+		"rule 9 wrong password": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "wrong")},
 			outcome: NotPullable, class: ClassCredentialsRejected, credWords: `imagePullSecret "regcred"`,
 			words: []string{`credentials in imagePullSecret "regcred" (key "reg.example.com") were rejected by the registry's token service (401)`, "the kubelet will not retry anonymously"}},
-		// Row 10.
-		"row 10 wrong secret for a public Docker Hub image": {image: "nginx:1.27", secrets: []corev1.Secret{dockerSecret("hubcred", map[string]entry{"docker.io": {user: "hubuser", password: "wrong"}})},
+		// Rule 10.
+		"rule 10 wrong secret for a public Docker Hub image": {image: "nginx:1.27", secrets: []corev1.Secret{dockerSecret("hubcred", map[string]entry{"docker.io": {user: "hubuser", password: "wrong"}})},
 			outcome: NotPullable, class: ClassCredentialsRejected,
 			words: []string{`imagePullSecret "hubcred" (key "docker.io")`, "rejected", "the kubelet will not retry anonymously"}},
-		// Row 11.
-		"row 11 wrong secret first, right secret second": {image: "reg.example.com/team/app:v1",
+		// Rule 11.
+		"rule 11 wrong secret first, right secret second": {image: "reg.example.com/team/app:v1",
 			secrets: []corev1.Secret{dockerSecret("old", map[string]entry{"reg.example.com": {user: "alice", password: "stale"}}), regcred("reg.example.com", "alice", "right")},
 			outcome: Pullable, class: ClassOK, credWords: `imagePullSecret "regcred"`,
 			notes: []string{`imagePullSecret "old" (key "reg.example.com") has invalid credentials`, "the next credential worked"}},
-		// Row 12.
-		"row 12 glob key": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("*.example.com", "alice", "right")},
+		// Rule 12.
+		"rule 12 glob key": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("*.example.com", "alice", "right")},
 			outcome: Pullable, class: ClassOK, credWords: `(key "*.example.com")`},
-		// Row 13.
-		"row 13 glob covers one label only": {image: "a.b.example.com/team/app:v1", secrets: []corev1.Secret{regcred("*.example.com", "alice", "right")},
+		// Rule 13.
+		"rule 13 glob covers one label only": {image: "a.b.example.com/team/app:v1", secrets: []corev1.Secret{regcred("*.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{`key "*.example.com" matches exactly one DNS label per "*"; it does not cover a.b.example.com`}},
-		"row 13 glob does not cover the bare domain": {image: "example.com/team/app:v1", secrets: []corev1.Secret{regcred("*.example.com", "alice", "right")},
+		"rule 13 glob does not cover the bare domain": {image: "example.com/team/app:v1", secrets: []corev1.Secret{regcred("*.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{`has entries for [*.example.com] but none match example.com/team/app`}},
-		// Row 14.
-		"row 14 key without the port": {image: "reg.example.com:5000/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		// Rule 14.
+		"rule 14 key without the port": {image: "reg.example.com:5000/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{`key "reg.example.com" does not match port 5000`}},
-		// Row 15.
-		"row 15 key docker.io for a Hub image": {image: "myorg/app:v1", secrets: []corev1.Secret{regcred("docker.io", "hubuser", "hubpass")},
+		// Rule 15.
+		"rule 15 key docker.io for a Hub image": {image: "myorg/app:v1", secrets: []corev1.Secret{regcred("docker.io", "hubuser", "hubpass")},
 			outcome: Pullable, class: ClassOK, credWords: `(key "docker.io")`},
-		"row 15 kubectl default key for a Hub image": {image: "myorg/app:v1", secrets: []corev1.Secret{regcred("https://index.docker.io/v1/", "hubuser", "hubpass")},
+		"rule 15 kubectl default key for a Hub image": {image: "myorg/app:v1", secrets: []corev1.Secret{regcred("https://index.docker.io/v1/", "hubuser", "hubpass")},
 			outcome: Pullable, class: ClassOK, credWords: `(key "https://index.docker.io/v1/")`},
-		// Row 16.
-		"row 16 path-scoped legacy host": {image: "myorg/app:v1", secrets: []corev1.Secret{regcred("index.docker.io/myorg", "hubuser", "hubpass")},
+		// Rule 16.
+		"rule 16 path-scoped legacy host": {image: "myorg/app:v1", secrets: []corev1.Secret{regcred("index.docker.io/myorg", "hubuser", "hubpass")},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{`key "index.docker.io/myorg" is never matched by the kubelet; use "docker.io/myorg" or "https://index.docker.io/v1/"`}},
-		// Row 20: the Opaque secret is skipped and the pull is anonymous.
-		"row 20 Opaque secret": {image: "reg.example.com/team/app:v1",
+		// Rule 20: the Opaque secret is skipped and the pull is anonymous.
+		"rule 20 Opaque secret": {image: "reg.example.com/team/app:v1",
 			secrets: []corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Name: "regcred"}, Type: corev1.SecretTypeOpaque,
 				Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"reg.example.com":{"username":"alice","password":"right"}}}`)}}},
 			outcome: NotPullable, class: ClassUnauthorized, words: []string{"anonymous access was refused"},
 			notes: []string{`secret "regcred" has type Opaque`}},
-		// Row 21.
-		"row 21 invalid base64 in auth": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{dockerSecret("regcred", map[string]entry{"reg.example.com": {auth: "!!!not-base64"}})},
+		// Rule 21.
+		"rule 21 invalid base64 in auth": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{dockerSecret("regcred", map[string]entry{"reg.example.com": {auth: "!!!not-base64"}})},
 			outcome: NotPullable, class: ClassInvalidPullSecret,
 			words: []string{`imagePullSecret "regcred": auth field is not base64(username:password)`}},
-		// Row 22.
-		"row 22 identitytoken only": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{dockerSecret("regcred", map[string]entry{"reg.example.com": {identityToken: "tok"}})},
+		// Rule 22.
+		"rule 22 identitytoken only": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{dockerSecret("regcred", map[string]entry{"reg.example.com": {identityToken: "tok"}})},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{"identitytoken/registrytoken in imagePullSecrets are ignored by the kubelet", "anonymous access was refused (401)"}},
-		// Row 25 (a non-Hub registry; TestDockerHubRateLimit covers the Hub wording).
-		"row 25 rate limited": {image: "ratelimit.example.com/team/app:v1", outcome: Unverifiable, class: ClassRateLimited,
+		// Rule 25 (a non-Hub registry; TestDockerHubRateLimit covers the Hub wording).
+		"rule 25 rate limited": {image: "ratelimit.example.com/team/app:v1", outcome: Unverifiable, class: ClassRateLimited,
 			words: []string{"rate limit hit while verifying ratelimit.example.com/team/app:v1", "429", "Retry-After 60", "authenticate pulls or use a mirror"}},
-		// Row 26.
-		"row 26 registry answers 503": {image: "down.example.com/team/app:v1", outcome: Unverifiable, class: ClassRegistryUnavailable,
+		// Rule 26.
+		"rule 26 registry answers 503": {image: "down.example.com/team/app:v1", outcome: Unverifiable, class: ClassRegistryUnavailable,
 			words: []string{"registry down.example.com unavailable (503", "pull may fail"}},
-		"row 26 connection refused": {image: w.refusedAddr + "/team/app:v1", outcome: Unverifiable, class: ClassRegistryUnavailable,
+		"rule 26 connection refused": {image: w.refusedAddr + "/team/app:v1", outcome: Unverifiable, class: ClassRegistryUnavailable,
 			words: []string{"connection refused"}},
-		"row 26 registry accepts connections and never answers": {image: "silent.example.com/team/app:v1", timeout: 300 * time.Millisecond, outcome: Unverifiable, class: ClassTimeout,
+		"rule 26 registry accepts connections and never answers": {image: "silent.example.com/team/app:v1", timeout: 300 * time.Millisecond, outcome: Unverifiable, class: ClassTimeout,
 			words: []string{"silent.example.com"}},
-		"row 26 registry hangs": {image: "hang.example.com/team/app:v1", timeout: 300 * time.Millisecond, outcome: Unverifiable, class: ClassTimeout,
+		"rule 26 registry hangs": {image: "hang.example.com/team/app:v1", timeout: 300 * time.Millisecond, outcome: Unverifiable, class: ClassTimeout,
 			words: []string{"hang.example.com"}},
-		// Row 28.
-		"row 28 private CA unknown to the webhook": {image: "untrusted.example.com/team/app:v1", outcome: Unverifiable, class: ClassTLSFailure,
+		// Rule 28.
+		"rule 28 private CA unknown to the webhook": {image: "untrusted.example.com/team/app:v1", outcome: Unverifiable, class: ClassTLSFailure,
 			words: []string{"TLS verification failed for untrusted.example.com from the webhook", "certificate signed by unknown authority", "nodes may trust a different CA"}},
 		// net/http turns the TLS record error into an untyped "server gave HTTP response to HTTPS
 		// client"; what remains typed is the guard's refusal of go-containerregistry's
 		// plain-HTTP fallback for loopback names.
 		"plain-HTTP registry": {image: w.plainAddr + "/team/app:v1", outcome: Unverifiable, class: ClassBlocked,
 			words: []string{"would need plain HTTP", "--insecure-registries"}},
-		// Rows 29-32.
-		"row 29 no platform for any candidate": {image: "reg.example.com/team/armonly:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
+		// Rules 29-32.
+		"rule 29 no platform for any candidate": {image: "reg.example.com/team/armonly:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
 			outcome: NotPullable, class: ClassPlatformMissing,
 			words: []string{"image has no linux/amd64 manifest (available: linux/arm64); candidate nodes are linux/amd64"}},
-		"row 29 attestation manifests never match": {image: "reg.example.com/team/attest:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
+		"rule 29 attestation manifests never match": {image: "reg.example.com/team/attest:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
 			outcome: NotPullable, class: ClassPlatformMissing,
 			words: []string{"(available: linux/arm64)"}},
-		"row 30 platform for some candidates": {image: "reg.example.com/team/armonly:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
+		"rule 30 platform for some candidates": {image: "reg.example.com/team/armonly:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{"no linux/amd64 manifest; pods scheduled on linux/amd64 nodes will fail: add nodeSelector kubernetes.io/arch=arm64"}},
-		"row 30 multi-arch index": {image: "reg.example.com/team/multi:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
+		"rule 30 multi-arch index": {image: "reg.example.com/team/multi:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
 			outcome: Pullable, class: ClassOK},
-		"row 31 single manifest without a platform in its config": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/s390x"},
+		"rule 31 single manifest without a platform in its config": {image: "reg.example.com/team/app:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/s390x"},
 			outcome: Pullable, class: ClassOK},
-		"row 31 single manifest of another platform pulls, with a note": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
+		"rule 31 single manifest of another platform pulls, with a note": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{"image is built for linux/arm64 only but the candidate nodes are linux/amd64: it will pull, then the container fails with exec format error (CrashLoopBackOff); build it for linux/amd64"}},
-		"row 29 a Windows image for another build": {image: "reg.example.com/team/windows:ltsc2019", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64:10.0.20348"},
+		"rule 29 a Windows image for another build": {image: "reg.example.com/team/windows:ltsc2019", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64:10.0.20348"},
 			outcome: NotPullable, class: ClassPlatformMissing,
 			words: []string{"image has no windows(10.0.20348)/amd64 manifest (available: windows(10.0.17763.6054)/amd64)"}},
-		"row 31 a single Windows image for another build": {image: "reg.example.com/team/winimage:ltsc2019", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64:10.0.20348"},
+		"rule 31 a single Windows image for another build": {image: "reg.example.com/team/winimage:ltsc2019", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64:10.0.20348"},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{"image is built for windows(10.0.17763.6054)/amd64, which windows(10.0.20348)/amd64 nodes do not run: it will pull, then the container fails to start"}},
-		"row 31 single manifest for some candidates": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
+		"rule 31 single manifest for some candidates": {image: "reg.example.com/team/armimage:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64", "linux/arm64"},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{"image is built for linux/arm64 only; containers on linux/amd64 nodes will fail with exec format error: add nodeSelector kubernetes.io/arch=arm64"}},
-		"row 32 amd64 node runs 386": {image: "reg.example.com/team/i386:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
+		"rule 32 amd64 node runs 386": {image: "reg.example.com/team/i386:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/amd64"},
 			outcome: Pullable, class: ClassOK},
-		"row 32 arm64 node runs arm/v7": {image: "reg.example.com/team/armv7:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/arm64"},
+		"rule 32 arm64 node runs arm/v7": {image: "reg.example.com/team/armv7:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"linux/arm64"},
 			outcome: Pullable, class: ClassOK},
-		"row 32 child without platform matches": {image: "reg.example.com/team/noplat:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64"},
+		"rule 32 child without platform matches": {image: "reg.example.com/team/noplat:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")}, platforms: []string{"windows/amd64"},
 			outcome: Pullable, class: ClassOK},
-		// Rows 36-39.
-		"row 36 digest exists": {image: "reg.example.com/team/app@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		// Rules 36-39.
+		"rule 36 digest exists": {image: "reg.example.com/team/app@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: Pullable, class: ClassOK},
-		"row 37 digest missing": {image: "reg.example.com/team/app@sha256:" + strings.Repeat("1", 64), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		"rule 37 digest missing": {image: "reg.example.com/team/app@sha256:" + strings.Repeat("1", 64), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassDigestNotFound,
 			words: []string{"digest sha256:" + strings.Repeat("1", 64) + " not found in reg.example.com/team/app"}},
-		"row 38 tag and digest": {image: "reg.example.com/team/app:1.2@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		"rule 38 tag and digest": {image: "reg.example.com/team/app:1.2@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{`tag "1.2" is ignored by the runtime; it pulls ` + w.appDigest.String()}},
-		"row 38 tag moved away from the digest": {image: "reg.example.com/team/app:v1@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		"rule 38 tag moved away from the digest": {image: "reg.example.com/team/app:v1@" + w.appDigest.String(), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: Pullable, class: ClassOK,
 			notes: []string{`tag "v1" is ignored by the runtime; it pulls ` + w.appDigest.String(),
 				`tag "v1" now points to ` + w.v1Digest.String() + `, not to the pinned digest; the runtime pulls the pinned digest`}},
-		// go-containerregistry v0.22.1 hashes sha512 (the spec read v0.21.9, which did not), so
+		// go-containerregistry v0.22.1 hashes sha512 (v0.21.9 did not: docs/pull-semantics.md §1.6.4), so
 		// a sha512 reference is probed; sha384 is still out of its reach.
-		"row 39 sha384 digest": {image: "reg.example.com/team/app@sha384:" + strings.Repeat("a", 96), outcome: Unverifiable, class: ClassUnsupportedDigest,
+		"rule 39 sha384 digest": {image: "reg.example.com/team/app@sha384:" + strings.Repeat("a", 96), outcome: Unverifiable, class: ClassUnsupportedDigest,
 			words: []string{"sha384 digests cannot be verified by the webhook"}},
-		"row 39 sha512 digest is probed": {image: "reg.example.com/team/app@sha512:" + strings.Repeat("a", 128), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		"rule 39 sha512 digest is probed": {image: "reg.example.com/team/app@sha512:" + strings.Repeat("a", 128), secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassDigestNotFound, words: []string{"digest sha512:"}},
-		// Row 44.
-		"row 44 schema1": {image: "reg.example.com/team/schema1:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
+		// Rule 44.
+		"rule 44 schema1": {image: "reg.example.com/team/schema1:v1", secrets: []corev1.Secret{regcred("reg.example.com", "alice", "right")},
 			outcome: NotPullable, class: ClassUnsupportedMediaType,
 			words: []string{"Docker schema1 manifests are not supported by the node runtime"}},
-		// Row 46.
-		"row 46 registry-1.docker.io with a docker.io key": {image: "registry-1.docker.io/myorg/app:v1", secrets: []corev1.Secret{regcred("docker.io", "hubuser", "hubpass")},
+		// Rule 46.
+		"rule 46 registry-1.docker.io with a docker.io key": {image: "registry-1.docker.io/myorg/app:v1", secrets: []corev1.Secret{regcred("docker.io", "hubuser", "hubpass")},
 			outcome: NotPullable, class: ClassUnauthorized,
 			words: []string{`key "docker.io" does not cover registry-1.docker.io`}},
 
-		// §7.3: registries that hide private repositories, Basic auth, 403.
+		// docs/pull-semantics.md §7.3: registries that hide private repositories, Basic auth, 403.
 		"private repository hidden behind 404": {image: "hide.example.com/team/app:v1", outcome: NotPullable, class: ClassRepositoryNotFound,
 			words: []string{"repository hide.example.com/team/app not found", "some registries answer 404 for private repositories"}},
 		"private repository hidden behind 404, with credentials": {image: "hide.example.com/team/app:v1", secrets: []corev1.Secret{regcred("hide.example.com", "alice", "right")},
@@ -312,7 +312,7 @@ func TestRows(t *testing.T) {
 			outcome: NotPullable, class: ClassTagNotFound, words: []string{`tag "v9" not found`},
 			notes: []string{`imagePullSecret "old" (key "reg.example.com") also failed: rejected by the registry's token service (401)`}},
 
-		// Node credentials (§3.3): the webhook does not hold them.
+		// Node credentials (docs/pull-semantics.md §3.3): the webhook does not hold them.
 		"node credentials, 401": {image: "reg.example.com/team/app:v1", nodeCreds: []string{"*.example.com"}, outcome: Unverifiable, class: ClassNodeCredentials,
 			words: []string{"credentials for reg.example.com/team/app come from the nodes; not verified"}},
 		"node credentials, missing tag is still certain": {image: "nginx:1.999", nodeCreds: []string{"docker.io"}, outcome: NotPullable, class: ClassTagNotFound},
@@ -363,7 +363,7 @@ func TestRows(t *testing.T) {
 	}
 }
 
-// TestDockerHubRateLimit checks the Docker Hub wording of a 429 (row 25).
+// TestDockerHubRateLimit checks the Docker Hub wording of a 429 (docs/pull-semantics.md rule 25).
 func TestDockerHubRateLimit(t *testing.T) {
 	e := newEnv(t)
 	hub := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Public: []string{"library/nginx"}}, "registry-1.docker.io")

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// TestSecretErrors covers spec §2.2 and §9 row 21: a document the kubelet cannot decode fails the
+// TestSecretErrors covers docs/pull-semantics.md §2.2 and rule 21: a document the kubelet cannot decode fails the
 // whole lookup, names the secret and never shows a credential.
 func TestSecretErrors(t *testing.T) {
 	tests := map[string]struct {
@@ -20,7 +20,7 @@ func TestSecretErrors(t *testing.T) {
 		// errType is checked with errors.As on the error's chain.
 		errType func(error) bool
 	}{
-		"invalid base64 in auth (row 21)": {
+		"invalid base64 in auth (rule 21)": {
 			secrets:  []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"reg.example.com": {"auth": "!!" + testPassword}})},
 			secret:   "regcred",
 			keywords: []string{`imagePullSecret "regcred": auth field is not base64(username:password)`, `key "reg.example.com"`},

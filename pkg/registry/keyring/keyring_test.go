@@ -12,7 +12,7 @@ func cred(secret, key, user, pass string) Credential {
 	return Credential{Username: user, Password: pass, Secret: secret, Key: key}
 }
 
-// TestLookup covers the keyring rules of spec §2.2–2.4 (every row of the §2.4 table) and §9 rows
+// TestLookup covers the keyring rules of docs/pull-semantics.md §2.2–2.4 (every row of the §2.4 table) and rules
 // 8, 12–16, 20, 22 and 46. explain lists keywords that must appear in one line of Explain(repo);
 // a nil explain asserts Explain returns nothing.
 func TestLookup(t *testing.T) {
@@ -23,13 +23,13 @@ func TestLookup(t *testing.T) {
 		explain [][]string
 		ignored [][]string
 	}{
-		// spec §2.4 table
+		// docs/pull-semantics.md §2.4 table
 		"kubectl default key is used for Docker Hub through the fallback": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("hub", map[string]entryJSON{"https://index.docker.io/v1/": userPass("u", "p")})},
 			repo:    "docker.io/myorg/app",
 			want:    []Credential{cred("hub", "https://index.docker.io/v1/", "u", "p")},
 		},
-		"docker.io key matches directly (row 15)": {
+		"docker.io key matches directly (rule 15)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("hub", map[string]entryJSON{"docker.io": userPass("u", "p")})},
 			repo:    "docker.io/myorg/app",
 			want:    []Credential{cred("hub", "docker.io", "u", "p")},
@@ -39,7 +39,7 @@ func TestLookup(t *testing.T) {
 			repo:    "docker.io/myorg/app",
 			want:    []Credential{cred("hub", "docker.io/myorg", "u", "p")},
 		},
-		"index.docker.io/myorg is never matched (row 16)": {
+		"index.docker.io/myorg is never matched (rule 16)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("hub", map[string]entryJSON{"index.docker.io/myorg": userPass("u", "p")})},
 			repo:    "docker.io/myorg/app",
 			explain: [][]string{
@@ -61,44 +61,44 @@ func TestLookup(t *testing.T) {
 			want:    []Credential{cred("new", "docker.io", "new-u", "new-p")},
 			explain: [][]string{{`imagePullSecret "old"`, `"https://index.docker.io/v1/"`, "is not used", "only when no other key matches"}},
 		},
-		"glob covers exactly one DNS label (row 13)": {
+		"glob covers exactly one DNS label (rule 13)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"*.example.com": userPass("u", "p")})},
 			repo:    "a.b.example.com/x",
 			explain: [][]string{{`imagePullSecret "regcred" key "*.example.com"`, "exactly one DNS label", "does not cover a.b.example.com"}},
 		},
-		"glob does not cover the bare domain (row 13)": {
+		"glob does not cover the bare domain (rule 13)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"*.example.com": userPass("u", "p")})},
 			repo:    "example.com/x",
 			explain: [][]string{{`"*.example.com"`, "exactly one DNS label", "does not cover example.com"}},
 		},
-		"key without a port does not match :5000 (row 14)": {
+		"key without a port does not match :5000 (rule 14)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"reg.example.com": userPass("u", "p")})},
 			repo:    "reg.example.com:5000/x",
 			explain: [][]string{{`key "reg.example.com"`, "does not match port 5000"}},
 		},
-		// spec §9
-		"secret keyed for another registry (row 8)": {
+		// docs/pull-semantics.md §9
+		"secret keyed for another registry (rule 8)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"quay.io": userPass("u", "p")})},
 			repo:    "reg.example.com/team/app",
 			explain: [][]string{{`imagePullSecret "regcred" has entries for [quay.io] but none match reg.example.com/team/app`}},
 		},
-		"glob matches one label (row 12)": {
+		"glob matches one label (rule 12)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"*.example.com": userPass("u", "p")})},
 			repo:    "reg.example.com/x",
 			want:    []Credential{cred("regcred", "*.example.com", "u", "p")},
 		},
-		"Opaque secret holding .dockerconfigjson is ignored (row 20)": {
+		"Opaque secret holding .dockerconfigjson is ignored (rule 20)": {
 			secrets: []corev1.Secret{rawSecret("regcred", corev1.SecretTypeOpaque, corev1.DockerConfigJsonKey, `{"auths":{"reg.example.com":{"username":"u","password":"p"}}}`)},
 			repo:    "reg.example.com/x",
 			ignored: [][]string{{`secret "regcred" has type Opaque; the kubelet only uses kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`}},
 		},
-		"identitytoken-only entry gives an anonymous credential (row 22)": {
+		"identitytoken-only entry gives an anonymous credential (rule 22)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"reg.example.com": {"identitytoken": "tok-123"}})},
 			repo:    "reg.example.com/x",
 			want:    []Credential{cred("regcred", "reg.example.com", "", "")},
 			explain: [][]string{{`imagePullSecret "regcred" key "reg.example.com"`, "identitytoken/registrytoken", "kubelet ignores", "anonymously"}},
 		},
-		"registrytoken-only entry gives an anonymous credential (row 22)": {
+		"registrytoken-only entry gives an anonymous credential (rule 22)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("regcred", map[string]entryJSON{"reg.example.com": {"registrytoken": "tok-123"}})},
 			repo:    "reg.example.com/x",
 			want:    []Credential{cred("regcred", "reg.example.com", "", "")},
@@ -109,17 +109,17 @@ func TestLookup(t *testing.T) {
 			repo:    "reg.example.com/x",
 			want:    []Credential{cred("regcred", "reg.example.com", "u", "p")},
 		},
-		"docker.io key does not cover registry-1.docker.io (row 46)": {
+		"docker.io key does not cover registry-1.docker.io (rule 46)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("hubcred", map[string]entryJSON{"docker.io": userPass("u", "p")})},
 			repo:    "registry-1.docker.io/library/nginx",
 			explain: [][]string{{`key "docker.io"`, "does not cover registry-1.docker.io", "docker.io/library/nginx"}},
 		},
-		"kubectl default key does not cover registry-1.docker.io (row 46)": {
+		"kubectl default key does not cover registry-1.docker.io (rule 46)": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("hubcred", map[string]entryJSON{"https://index.docker.io/v1/": userPass("u", "p")})},
 			repo:    "registry-1.docker.io/library/nginx",
 			explain: [][]string{{`key "index.docker.io"`, "does not cover registry-1.docker.io"}},
 		},
-		// secret types and data keys (§2.2)
+		// secret types and data keys (docs/pull-semantics.md §2.2)
 		"dockercfg secret is a bare map": {
 			secrets: []corev1.Secret{dockercfgSecret("legacy", map[string]entryJSON{"reg.example.com": userPass("u", "p")})},
 			repo:    "reg.example.com/x",
@@ -161,7 +161,7 @@ func TestLookup(t *testing.T) {
 		"no secrets": {
 			repo: "docker.io/library/nginx",
 		},
-		// key normalisation (§2.3)
+		// key normalisation (docs/pull-semantics.md §2.3)
 		"http scheme is dropped": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("s", map[string]entryJSON{"http://reg.example.com": userPass("u", "p")})},
 			repo:    "reg.example.com/x",
@@ -197,7 +197,7 @@ func TestLookup(t *testing.T) {
 			repo:    "reg.example.com/x",
 			explain: [][]string{{`imagePullSecret "s" key "reg example.com" is not a valid URL`}},
 		},
-		// globs and ports (§2.4)
+		// globs and ports (docs/pull-semantics.md §2.4)
 		"partial-label glob": {
 			secrets: []corev1.Secret{dockerConfigJSONSecret("s", map[string]entryJSON{"app*.k8s.io": userPass("u", "p")})},
 			repo:    "app1.k8s.io/x",
@@ -233,7 +233,7 @@ func TestLookup(t *testing.T) {
 			repo:    "reg.example.com/x",
 			explain: [][]string{{`key "example.com"`, "covers only the host example.com", `"*.example.com"`}},
 		},
-		// order (§2.3, §2.5)
+		// order (docs/pull-semantics.md §2.3, §2.5)
 		"reverse-lexicographic key order: specific path, host, then glob": {
 			secrets: []corev1.Secret{
 				dockerConfigJSONSecret("host", map[string]entryJSON{"reg.example.com": userPass("h", "p")}),

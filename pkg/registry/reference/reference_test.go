@@ -23,7 +23,7 @@ func TestParse(t *testing.T) {
 		want  Reference // Original is filled in from image
 		upper bool
 	}{
-		// spec §1.2
+		// docs/pull-semantics.md §1.2
 		"single element gets docker.io and library/": {
 			image: "nginx",
 			want:  Reference{Repository: "docker.io/library/nginx", Domain: "docker.io", Path: "library/nginx", Pull: "docker.io/library/nginx:latest"},
@@ -64,7 +64,7 @@ func TestParse(t *testing.T) {
 			image: "localhost:5000",
 			want:  Reference{Repository: "docker.io/library/localhost", Domain: "docker.io", Path: "library/localhost", Tag: "5000", Pull: "docker.io/library/localhost:5000"},
 		},
-		"uppercase first element is taken as a host (row 2)": {
+		"uppercase first element is taken as a host (rule 2)": {
 			image: "MyOrg/app",
 			want:  Reference{Repository: "MyOrg/app", Domain: "MyOrg", Path: "app", Pull: "MyOrg/app:latest"},
 			upper: true,
@@ -77,7 +77,7 @@ func TestParse(t *testing.T) {
 			image: "reg.example.com/foo__bar",
 			want:  Reference{Repository: "reg.example.com/foo__bar", Domain: "reg.example.com", Path: "foo__bar", Pull: "reg.example.com/foo__bar:latest"},
 		},
-		// spec §1.6
+		// docs/pull-semantics.md §1.6
 		"host with port, path and tag": {
 			image: "reg.example.com:5000/team/app:v1",
 			want:  Reference{Repository: "reg.example.com:5000/team/app", Domain: "reg.example.com:5000", Path: "team/app", Tag: "v1", Pull: "reg.example.com:5000/team/app:v1"},
@@ -90,17 +90,17 @@ func TestParse(t *testing.T) {
 			image: "nginx:Stable_1.2-rc",
 			want:  Reference{Repository: "docker.io/library/nginx", Domain: "docker.io", Path: "library/nginx", Tag: "Stable_1.2-rc", Pull: "docker.io/library/nginx:Stable_1.2-rc"},
 		},
-		// spec §9 row 36/38/39 and §1.3
+		// docs/pull-semantics.md rules 36/38/39 and §1.3
 		"digest only": {
 			image: "nginx@sha256:" + hex64,
 			want:  Reference{Repository: "docker.io/library/nginx", Domain: "docker.io", Path: "library/nginx", Digest: "sha256:" + hex64, Pull: "docker.io/library/nginx@sha256:" + hex64},
 		},
-		"tag and digest: digest wins, tag ignored (row 38)": {
+		"tag and digest: digest wins, tag ignored (rule 38)": {
 			image: "nginx:1.27@sha256:" + hex64,
 			want: Reference{Repository: "docker.io/library/nginx", Domain: "docker.io", Path: "library/nginx", Tag: "1.27", Digest: "sha256:" + hex64,
 				Pull: "docker.io/library/nginx@sha256:" + hex64, TagIgnored: true},
 		},
-		"sha512 digest is valid for the kubelet (row 39)": {
+		"sha512 digest is valid for the kubelet (rule 39)": {
 			image: "nginx@sha512:" + hex128,
 			want:  Reference{Repository: "docker.io/library/nginx", Domain: "docker.io", Path: "library/nginx", Digest: "sha512:" + hex128, Pull: "docker.io/library/nginx@sha512:" + hex128},
 		},
@@ -138,26 +138,26 @@ func TestParseInvalid(t *testing.T) {
 		sentinel error
 		keywords []string
 	}{
-		// spec §9 row 1 and §1.6
-		"uppercase repository (row 1)":       {image: "Nginx:1", keywords: []string{"must be lowercase"}},
+		// docs/pull-semantics.md rule 1 and §1.6
+		"uppercase repository (rule 1)":      {image: "Nginx:1", keywords: []string{"must be lowercase"}},
 		"uppercase path after a host":        {image: "reg.example.com/App", keywords: []string{"must be lowercase"}},
 		"uppercase host and path":            {image: "MyOrg/App", keywords: []string{"must be lowercase"}},
-		"tag starting with '-' (row 1)":      {image: "app:-x", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"invalid reference format", `tag "-x"`, "must start with"}},
+		"tag starting with '-' (rule 1)":     {image: "app:-x", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"invalid reference format", `tag "-x"`, "must start with"}},
 		"tag starting with '-'":              {image: "nginx:-bad", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{`tag "-bad"`}},
 		"tag starting with '.'":              {image: "nginx:.bad", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{`tag ".bad"`}},
 		"tag longer than 128":                {image: "nginx:" + strings.Repeat("t", 129), sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"longer than 128"}},
-		"empty path component (row 1)":       {image: "foo//bar", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"path components", "no empty component"}},
+		"empty path component (rule 1)":      {image: "foo//bar", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"path components", "no empty component"}},
 		"component starting with '-'":        {image: "foo/-bar", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"path components"}},
 		"double dot":                         {image: "foo..bar", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"path components"}},
 		"trailing underscore":                {image: "foo/bar_", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"path components"}},
-		"short digest (row 1)":               {image: "repo@sha256:abc", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{`digest "sha256:abc"`, "32 hex digits"}},
-		"64-hex identifier (row 1)":          {image: hex64, keywords: []string{"cannot specify 64-byte hexadecimal strings"}},
+		"short digest (rule 1)":              {image: "repo@sha256:abc", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{`digest "sha256:abc"`, "32 hex digits"}},
+		"64-hex identifier (rule 1)":         {image: hex64, keywords: []string{"cannot specify 64-byte hexadecimal strings"}},
 		"unsupported digest algorithm":       {image: "nginx@md5:" + strings.Repeat("c", 32), sentinel: digest.ErrDigestUnsupported, keywords: []string{`unsupported digest algorithm "md5"`}},
 		"sha512 with a sha256-sized encoded": {image: "nginx@sha512:" + hex64, sentinel: digest.ErrDigestInvalidLength, keywords: []string{"wrong length for sha512"}},
 		"uppercase hex in a sha256 digest":   {image: "nginx@sha256:" + strings.ToUpper(hex64), sentinel: digest.ErrDigestInvalidFormat, keywords: []string{"lowercase hex"}},
 		"path longer than 255":               {image: "a/" + strings.Repeat("b", 300), sentinel: dref.ErrNameTooLong, keywords: []string{"longer than 255"}},
 		"empty image":                        {image: "", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"empty"}},
-		// The API server rejects padded images only for pods (§1.4); the kubelet parse fails for all.
+		// The API server rejects padded images only for pods (docs/pull-semantics.md §1.4); the kubelet parse fails for all.
 		"leading whitespace":  {image: " nginx", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"whitespace"}},
 		"trailing whitespace": {image: "nginx:1\n", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"whitespace"}},
 		"inner whitespace":    {image: "ngi nx", sentinel: dref.ErrReferenceInvalidFormat, keywords: []string{"whitespace"}},
@@ -188,7 +188,7 @@ func TestParseInvalid(t *testing.T) {
 	}
 }
 
-// The message of spec §9 row 1, word for word.
+// The message of docs/pull-semantics.md rule 1, word for word.
 func TestInvalidErrorMessage(t *testing.T) {
 	_, err := Parse("Nginx:1")
 	want := `image "Nginx:1" is not a valid reference: repository name must be lowercase (the kubelet would report InvalidImageName)`
