@@ -79,7 +79,7 @@ type Config struct {
 	// a warning, not a refusal. They never make a refusal: with no candidate Node, the platforms
 	// stay unknown, and platforms the pod pins itself do not look at Nodes at all.
 	AutoscaledPlatforms []string
-	// Limits bound what one object may cost (zero fields: defaults).
+	// Limits bound what one object may cost.
 	Limits Limits
 	// MaxBudget bounds the registry work of one admission.
 	MaxBudget time.Duration
@@ -104,6 +104,7 @@ func DefaultConfig() Config {
 		SecretCacheTTL:      10 * time.Second,
 		MaxRequestBytes:     maxRequestBytesLimit,
 		MaxConcurrentImages: 16,
+		Limits:              DefaultLimits(),
 	}
 }
 
@@ -133,6 +134,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"How long pull secrets and service accounts read from the API server are reused (0: not cached).")
 	b.Int64(&c.MaxRequestBytes, "max-request-bytes", "maxRequestBytes", "Largest AdmissionReview body accepted, in bytes.")
 	b.Int(&c.MaxConcurrentImages, "max-concurrent-images", "maxConcurrentImages", "Images of one admission checked in parallel.")
+	c.Limits.addFlags(b)
 }
 
 // Validate reports every invalid field at once, each at its path in the config file
@@ -183,7 +185,7 @@ func (c Config) Validate() field.ErrorList {
 			}
 		}
 	}
-	return errs
+	return append(errs, c.Limits.validate(p.Child("limits"))...)
 }
 
 // parsePlatform accepts os/arch or os/arch/variant only: containerd's parser would fill in this

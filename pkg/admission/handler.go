@@ -49,10 +49,6 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 	if err := cfg.Validate().ToAggregate(); err != nil {
 		return nil, fmt.Errorf("invalid admission config: %w", err)
 	}
-	if err := cfg.Limits.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid admission config: %w", err)
-	}
-	cfg.Limits = cfg.Limits.withDefaults()
 	if checker == nil || apiReader == nil || informers == nil {
 		return nil, errors.New("admission handler needs a checker, an API reader and an informer reader")
 	}

@@ -1,11 +1,16 @@
 package admission
 
-import "fmt"
+import (
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/pullguard/pullguard/pkg/config"
+)
 
 // Limits bound what one object may cost the handler. An object of about 3 MiB passes the API
 // server and can list 150,000 images or 50,000 pull secret names; without these bounds its
-// admission would run far past its budget and hold hundreds of MiB. A zero field takes its
-// default (DefaultLimits); each is meant to be a flag.
+// admission would run far past its budget and hold hundreds of MiB. They are settings like any
+// other of Config: flags and config keys under "admission.limits" (Config.AddFlags), checked by
+// Config.Validate.
 type Limits struct {
 	// MaxImagesPerObject is how many image fields (containers, initContainers,
 	// ephemeralContainers, image volumes) one object may have for its images to be checked. An
@@ -26,27 +31,31 @@ func DefaultLimits() Limits {
 	return Limits{MaxImagesPerObject: 256, MaxPullSecretsPerObject: 64, MaxConcurrentSecretReads: 8}
 }
 
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
-	if l.MaxImagesPerObject == 0 {
-		l.MaxImagesPerObject = d.MaxImagesPerObject
-	}
-	if l.MaxPullSecretsPerObject == 0 {
-		l.MaxPullSecretsPerObject = d.MaxPullSecretsPerObject
-	}
-	if l.MaxConcurrentSecretReads == 0 {
-		l.MaxConcurrentSecretReads = d.MaxConcurrentSecretReads
-	}
-	return l
+// maxConcurrentSecretReadsLimit bounds MaxConcurrentSecretReads: the reads share the API
+// client's rate limiter with every other admission.
+const maxConcurrentSecretReadsLimit = 64
+
+// addFlags binds each limit under "limits." of b's section.
+func (l *Limits) addFlags(b config.Binder) {
+	b.Int(&l.MaxImagesPerObject, "max-images-per-object", "limits.maxImagesPerObject",
+		"Image fields one object may have for its images to be checked; an object with more is unverifiable, never refused.")
+	b.Int(&l.MaxPullSecretsPerObject, "max-pull-secrets-per-object", "limits.maxPullSecretsPerObject",
+		"imagePullSecrets names read for one object; with more its images are unverifiable.")
+	b.Int(&l.MaxConcurrentSecretReads, "max-concurrent-secret-reads", "limits.maxConcurrentSecretReads",
+		"Pull secrets one admission reads at once (1-64).")
 }
 
-// Validate reports the first invalid limit.
-func (l Limits) Validate() error {
-	switch {
-	case l.MaxImagesPerObject < 0 || l.MaxPullSecretsPerObject < 0:
-		return fmt.Errorf("admission per-object limits must not be negative")
-	case l.MaxConcurrentSecretReads < 0 || l.MaxConcurrentSecretReads > 64:
-		return fmt.Errorf("admission max concurrent secret reads must be 0-64, got %d", l.MaxConcurrentSecretReads)
+// validate reports every invalid limit at its path under p ("admission.limits").
+func (l Limits) validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if l.MaxImagesPerObject < 1 {
+		errs = append(errs, field.Invalid(p.Child("maxImagesPerObject"), l.MaxImagesPerObject, "must be positive"))
 	}
-	return nil
+	if l.MaxPullSecretsPerObject < 1 {
+		errs = append(errs, field.Invalid(p.Child("maxPullSecretsPerObject"), l.MaxPullSecretsPerObject, "must be positive"))
+	}
+	if l.MaxConcurrentSecretReads < 1 || l.MaxConcurrentSecretReads > maxConcurrentSecretReadsLimit {
+		errs = append(errs, field.Invalid(p.Child("maxConcurrentSecretReads"), l.MaxConcurrentSecretReads, "must be in [1, 64]"))
+	}
+	return errs
 }

@@ -48,7 +48,8 @@ func BenchmarkHostileObject(b *testing.B) {
 // TestObjectLimits checks the per-object bounds: past them the object gets one clear
 // Unverifiable answer, and neither the registry nor the API server is asked.
 func TestObjectLimits(t *testing.T) {
-	limits := Limits{MaxImagesPerObject: 4, MaxPullSecretsPerObject: 3}
+	limits := DefaultLimits()
+	limits.MaxImagesPerObject, limits.MaxPullSecretsPerObject = 4, 3
 	tests := map[string]struct {
 		pod          *corev1.Pod
 		wantWarnings []string

@@ -53,10 +53,6 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 	if err := opts.Validate().ToAggregate(); err != nil {
 		return nil, err
 	}
-	if err := opts.Limits.Validate(); err != nil {
-		return nil, err
-	}
-	opts.Limits = opts.Limits.withDefaults()
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err

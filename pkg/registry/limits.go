@@ -4,10 +4,15 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/pullguard/pullguard/pkg/config"
 )
 
-// Limits bound what one check may cost when a registry is hostile. A zero field takes its
-// default (DefaultLimits); each is meant to be a flag of every program sharing the engine.
+// Limits bound what one check may cost when a registry is hostile. They are settings like any
+// other of Options: flags and config keys under "registry.limits" (Options.AddFlags), checked by
+// Options.Validate.
 type Limits struct {
 	// MaxIndexChildren is how many entries of an image index are read. A real index lists a
 	// few dozen (platforms and attestations); 85,000 fit under the 4 MiB manifest cap. Past
@@ -36,46 +41,39 @@ func DefaultLimits() Limits {
 		MaxRequestsPerHost: 16, ExchangeTimeout: 4 * time.Second}
 }
 
-// withDefaults returns l with every zero field set to its default.
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
-	if l.MaxIndexChildren == 0 {
-		l.MaxIndexChildren = d.MaxIndexChildren
-	}
-	if l.MaxListedPlatforms == 0 {
-		l.MaxListedPlatforms = d.MaxListedPlatforms
-	}
-	if l.MaxListedKeys == 0 {
-		l.MaxListedKeys = d.MaxListedKeys
-	}
-	if l.MaxMessageRunes == 0 {
-		l.MaxMessageRunes = d.MaxMessageRunes
-	}
-	if l.MaxNotes == 0 {
-		l.MaxNotes = d.MaxNotes
-	}
-	if l.MaxRequestsPerHost == 0 {
-		l.MaxRequestsPerHost = d.MaxRequestsPerHost
-	}
-	if l.ExchangeTimeout == 0 {
-		l.ExchangeTimeout = d.ExchangeTimeout
-	}
-	return l
+// addFlags binds each limit under "limits." of b's section.
+func (l *Limits) addFlags(b config.Binder) {
+	b.Int(&l.MaxIndexChildren, "max-index-children", "limits.maxIndexChildren",
+		"Entries of an image index read. Past them a node platform not found is unverifiable, never a refusal.")
+	b.Int(&l.MaxListedPlatforms, "max-listed-platforms", "limits.maxListedPlatforms", "Platforms one message lists.")
+	b.Int(&l.MaxListedKeys, "max-listed-keys", "limits.maxListedKeys", "Keys of one pull secret one message lists.")
+	b.Int(&l.MaxMessageRunes, "max-message-runes", "limits.maxMessageRunes", "Longest detail, fix or note of a verdict, in characters (at least 256).")
+	b.Int(&l.MaxNotes, "max-notes", "limits.maxNotes", "Notes one verdict carries.")
+	b.Int(&l.MaxRequestsPerHost, "max-requests-per-host", "limits.maxRequestsPerHost",
+		"Registry round trips in flight to one host, a share of --registry-max-concurrent-requests, so one slow registry cannot hold every slot.")
+	b.Duration(&l.ExchangeTimeout, "registry-exchange-timeout", "limits.exchangeTimeout",
+		"Longest whole registry round trip, from dial to the last byte of the body.")
 }
 
-// Validate reports the first invalid limit.
-func (l Limits) Validate() error {
-	switch {
-	case l.MaxIndexChildren < 0:
-		return fmt.Errorf("registry max index children must not be negative, got %d", l.MaxIndexChildren)
-	case l.MaxListedPlatforms < 0 || l.MaxListedKeys < 0 || l.MaxNotes < 0:
-		return fmt.Errorf("registry message limits must not be negative")
-	case l.MaxRequestsPerHost < 0 || l.ExchangeTimeout < 0:
-		return fmt.Errorf("registry max requests per host and exchange timeout must not be negative")
-	case l.MaxMessageRunes != 0 && l.MaxMessageRunes < 256:
-		return fmt.Errorf("registry max message runes must be at least 256, got %d", l.MaxMessageRunes)
+// validate reports every invalid limit at its path under p ("registry.limits").
+func (l Limits) validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, n := range []struct {
+		key      string
+		v, least int
+	}{
+		{"maxIndexChildren", l.MaxIndexChildren, 1}, {"maxListedPlatforms", l.MaxListedPlatforms, 1},
+		{"maxListedKeys", l.MaxListedKeys, 1}, {"maxMessageRunes", l.MaxMessageRunes, MaxWarningRunes},
+		{"maxNotes", l.MaxNotes, 1}, {"maxRequestsPerHost", l.MaxRequestsPerHost, 1},
+	} {
+		if n.v < n.least {
+			errs = append(errs, field.Invalid(p.Child(n.key), n.v, fmt.Sprintf("must be at least %d", n.least)))
+		}
 	}
-	return nil
+	if l.ExchangeTimeout <= 0 {
+		errs = append(errs, field.Invalid(p.Child("exchangeTimeout"), l.ExchangeTimeout.String(), "registry exchange timeout must be positive"))
+	}
+	return errs
 }
 
 // bound cuts each text of v to MaxMessageRunes and keeps at most MaxNotes notes, saying so. It

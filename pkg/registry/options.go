@@ -21,7 +21,7 @@ import (
 type Options struct {
 	// Egress configures outbound connections: network guard, timeouts, TLS, proxy, response caps.
 	Egress egress.Options
-	// Limits bound what a hostile registry can make one check cost (zero fields: defaults).
+	// Limits bound what a hostile registry can make one check cost.
 	Limits Limits
 
 	// MaxRetries is how many times one request may be retried after a transient failure (5xx,
@@ -122,6 +122,7 @@ func DefaultOptions() Options {
 		SinglePlatformCheck:      true,
 		SinglePlatformCheckSkip:  []string{"docker.io"},
 		UserAgent:                "pullguard",
+		Limits:                   DefaultLimits(),
 	}
 }
 
@@ -167,6 +168,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	b.Bool(&o.StaleOnError, "cache-stale-on-error", "cache.staleOnError",
 		"Serve an expired pullable verdict when a fresh check is unverifiable.")
 	b.Duration(&o.StaleTTL, "cache-stale-ttl", "cache.staleTTL", "How long after expiry a pullable verdict may be served stale.")
+	o.Limits.addFlags(b)
 }
 
 // Validate reports every invalid option, at its path in the config file ("registry.maxRetries").
@@ -220,6 +222,7 @@ func (o Options) Validate() field.ErrorList {
 			}
 		}
 	}
+	errs = append(errs, o.Limits.validate(p.Child("limits"))...)
 	return append(errs, o.Egress.ValidateFields(p)...)
 }
 

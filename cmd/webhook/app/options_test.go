@@ -84,6 +84,9 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"--registry-max-retries", "0", "--registry-retry-backoff", "50ms", "--registry-max-concurrent-requests", "8",
 		"--cache-size", "10", "--cache-index-size", "5", "--cache-positive-ttl", "1m", "--cache-digest-ttl", "2h",
 		"--cache-negative-ttl", "5s", "--cache-unverifiable-ttl", "1s", "--cache-stale-on-error=false", "--cache-stale-ttl", "10m",
+		"--max-index-children", "50", "--max-listed-platforms", "4", "--max-listed-keys", "5", "--max-message-runes", "512",
+		"--max-notes", "6", "--max-requests-per-host", "3", "--registry-exchange-timeout", "2s",
+		"--max-images-per-object", "32", "--max-pull-secrets-per-object", "7", "--max-concurrent-secret-reads", "2",
 	}
 	o, err := parseArgs(args)
 	if err != nil {
@@ -142,6 +145,9 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"unverifiable ttl": {r.UnverifiableTTL, time.Second},
 		"stale on error":   {r.StaleOnError, false},
 		"stale ttl":        {r.StaleTTL, 10 * time.Minute},
+		"registry limits": {r.Limits, registry.Limits{MaxIndexChildren: 50, MaxListedPlatforms: 4, MaxListedKeys: 5,
+			MaxMessageRunes: 512, MaxNotes: 6, MaxRequestsPerHost: 3, ExchangeTimeout: 2 * time.Second}},
+		"admission limits": {a.Limits, admission.Limits{MaxImagesPerObject: 32, MaxPullSecretsPerObject: 7, MaxConcurrentSecretReads: 2}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -225,6 +231,12 @@ func TestParseArgsRejectsInvalid(t *testing.T) {
 		"unverifiable ttl":            {[]string{"--cache-unverifiable-ttl", "-1s"}, "--cache-unverifiable-ttl"},
 		"stale ttl":                   {[]string{"--cache-stale-ttl", "-1s"}, "--cache-stale-ttl"},
 		"missing config file":         {[]string{"--config", filepath.Join(dir, "missing.yaml")}, "--config"},
+		"index children zero":         {[]string{"--max-index-children", "0"}, "--max-index-children"},
+		"message runes too few":       {[]string{"--max-message-runes", "100"}, "--max-message-runes"},
+		"requests per host zero":      {[]string{"--max-requests-per-host", "0"}, "--max-requests-per-host"},
+		"exchange timeout zero":       {[]string{"--registry-exchange-timeout", "0s"}, "--registry-exchange-timeout"},
+		"images per object zero":      {[]string{"--max-images-per-object", "0"}, "--max-images-per-object"},
+		"secret reads too many":       {[]string{"--max-concurrent-secret-reads", "65"}, "--max-concurrent-secret-reads"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
