@@ -3,8 +3,6 @@ package admission
 import (
 	"fmt"
 	"slices"
-	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -42,7 +40,7 @@ func (h *Handler) respond(mode Mode, w *workload, out outcome, reason string) (a
 		deny := mode == ModeEnforce && (f.outcome == registry.NotPullable || (f.outcome == registry.Unverifiable && h.cfg.DenyUnverifiable))
 		switch {
 		case deny:
-			causes = append(causes, field.Invalid(field.NewPath(f.path), f.image, registry.Truncate(oneLine(attribution+f.message), maxCauseRunes)))
+			causes = append(causes, field.Invalid(field.NewPath(f.path), f.image, registry.Truncate(registry.OneLine(attribution+f.message), maxCauseRunes)))
 			if causeReason == "" {
 				causeReason = f.reason
 			}
@@ -119,7 +117,7 @@ func boundWarnings(in []string) []string {
 			out = append(out, fmt.Sprintf("... and %d more findings; see the webhook logs and the audit annotations", len(in)-i))
 			break
 		}
-		out = append(out, registry.Fit(oneLine(w), maxWarningRunes))
+		out = append(out, registry.Fit(registry.OneLine(w), maxWarningRunes))
 	}
 	return out
 }
@@ -146,18 +144,7 @@ func auditAnnotations(mode Mode, decision string, findings []finding) map[string
 			a["truncated"] = fmt.Sprintf("%d more findings not annotated", len(findings)-i)
 			break
 		}
-		a[fmt.Sprintf("image-%d", i)] = registry.Truncate(oneLine(fmt.Sprintf("%s %s: %s/%s: %s", f.path, f.image, f.outcome, f.reason, f.message)), maxAnnotationRunes)
+		a[fmt.Sprintf("image-%d", i)] = registry.Truncate(registry.OneLine(fmt.Sprintf("%s %s: %s/%s: %s", f.path, f.image, f.outcome, f.reason, f.message)), maxAnnotationRunes)
 	}
 	return a
-}
-
-// oneLine replaces control characters (newlines included) and invalid UTF-8 with spaces.
-func oneLine(s string) string {
-	s = strings.ToValidUTF8(s, " ")
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }

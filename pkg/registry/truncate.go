@@ -17,6 +17,19 @@ const clauseSeparator = "; "
 // reference, a secret name, never a word of the sentence.
 const minElidedRunes = 40
 
+// OneLine replaces control characters (newlines included) and invalid UTF-8 with spaces, so a
+// text that carries an image, a name or a registry's words stays one line of output: a newline
+// in it would forge a finding, a warning or a log line of its own.
+func OneLine(s string) string {
+	s = strings.ToValidUTF8(s, " ")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
 // Fit shortens a message to at most maxRunes runes without cutting a word: first the longest
 // words but the first (an image reference can be 700 characters long) become "…", the first
 // word (a field path) saying which image it is; then whole clauses go from the end (the fix first: a fix cut in the

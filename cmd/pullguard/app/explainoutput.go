@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/pullguard/pullguard/pkg/registry"
 )
 
 // maxEvidenceEvents bounds the kubelet messages shown per container: the newest say it all.
@@ -18,15 +20,15 @@ func writeExplainText(w io.Writer, ds []diagnosis) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "pod/%s -n %s, %s (container %q): image %q\n", oneLine(d.Pod), oneLine(d.Namespace), d.FieldPath, d.Container, d.Image)
+		fmt.Fprintf(&b, "pod/%s -n %s, %s (container %q): image %q\n", registry.OneLine(d.Pod), registry.OneLine(d.Namespace), d.FieldPath, d.Container, d.Image)
 		if d.Reason != "" {
-			fmt.Fprintf(&b, "  node:     %s: %s\n", d.Reason, oneLine(d.Message))
+			fmt.Fprintf(&b, "  node:     %s: %s\n", d.Reason, registry.OneLine(d.Message))
 		}
 		for j, e := range d.Events {
 			if j == maxEvidenceEvents {
 				break
 			}
-			fmt.Fprintf(&b, "  kubelet:  %s\n", oneLine(e))
+			fmt.Fprintf(&b, "  kubelet:  %s\n", registry.OneLine(e))
 		}
 		if d.Platforms != "" {
 			fmt.Fprintf(&b, "  platform: %s\n", d.Platforms)
@@ -35,17 +37,17 @@ func writeExplainText(w io.Writer, ds []diagnosis) error {
 		if d.Verdict.Credential != "" {
 			registryNow += " (with " + d.Verdict.Credential + ")"
 		}
-		fmt.Fprintf(&b, "  registry: %s\n", oneLine(registryNow))
+		fmt.Fprintf(&b, "  registry: %s\n", registry.OneLine(registryNow))
 		for _, n := range d.Notes {
 			fmt.Fprintf(&b, "  note:     %s\n", n)
 		}
-		fmt.Fprintf(&b, "  cause:    %s\n", oneLine(d.Cause))
+		fmt.Fprintf(&b, "  cause:    %s\n", registry.OneLine(d.Cause))
 		for j, f := range d.Fix {
 			label := "  fix:      "
 			if j > 0 {
 				label = "            "
 			}
-			fmt.Fprintf(&b, "%s%s\n", label, oneLine(f))
+			fmt.Fprintf(&b, "%s%s\n", label, registry.OneLine(f))
 		}
 	}
 	if len(ds) == 0 {
@@ -68,7 +70,7 @@ func writeExplainTable(w io.Writer, ds []diagnosis) error {
 		if len(d.Fix) > 0 {
 			fix = d.Fix[0]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Namespace, d.Pod, d.Container, oneLine(d.Cause), oneLine(fix))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Namespace, d.Pod, d.Container, registry.OneLine(d.Cause), registry.OneLine(fix))
 	}
 	return tw.Flush()
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
-	"unicode"
 
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/registry"
@@ -84,18 +82,18 @@ func writeText(w io.Writer, r *report, verbose bool) error {
 		if res.Credential != "" {
 			line += " [checked with " + res.Credential + "]"
 		}
-		if _, err := fmt.Fprintln(w, oneLine(line)); err != nil {
+		if _, err := fmt.Fprintln(w, registry.OneLine(line)); err != nil {
 			return err
 		}
 	}
 	for _, n := range r.Notes {
-		if _, err := fmt.Fprintln(w, oneLine(fmt.Sprintf("%s: %s %s", position(n.File, n.Line), n.Object, n.Message))); err != nil {
+		if _, err := fmt.Fprintln(w, registry.OneLine(fmt.Sprintf("%s: %s %s", position(n.File, n.Line), n.Object, n.Message))); err != nil {
 			return err
 		}
 	}
 	if verbose {
 		for _, s := range r.Skipped {
-			if _, err := fmt.Fprintln(w, oneLine(s)); err != nil {
+			if _, err := fmt.Fprintln(w, registry.OneLine(s)); err != nil {
 				return err
 			}
 		}
@@ -157,16 +155,4 @@ func writeJSON(w io.Writer, r *report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// oneLine keeps each finding on its line: an image or a name from a manifest may hold any
-// character, and a newline would forge a finding of its own.
-func oneLine(s string) string {
-	s = strings.ToValidUTF8(s, " ")
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }

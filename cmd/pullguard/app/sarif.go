@@ -98,7 +98,7 @@ func writeSARIF(w io.Writer, r *report) error {
 		}
 		run.Results = append(run.Results, sarifResult{
 			RuleID: id, Level: level, Locations: []sarifLocation{loc},
-			Message: sarifMessage{Text: oneLine(res.Object + " " + res.FieldPath + ": " + res.Image + ": " + res.Message)},
+			Message: sarifMessage{Text: registry.OneLine(res.Object + " " + res.FieldPath + ": " + res.Image + ": " + res.Message)},
 		})
 	}
 	slices.Sort(classes)
