@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agnivade/levenshtein"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -225,22 +224,12 @@ var knownRegistries = []string{
 // similarRegistries returns the known registries at the smallest edit distance from host, if it
 // is at most 1 for names of up to 6 characters ("gcr.io") and 2 beyond ("dokcer.io").
 func similarRegistries(host string) []string {
-	var best []string
-	bestDistance := 3
-	for _, r := range knownRegistries {
-		maxDistance := 2
+	return closest(host, knownRegistries, func(r string) int {
 		if len(r) <= 6 {
-			maxDistance = 1
+			return 1
 		}
-		switch d := levenshtein.ComputeDistance(host, r); {
-		case d > maxDistance:
-		case d < bestDistance:
-			best, bestDistance = []string{r}, d
-		case d == bestDistance:
-			best = append(best, r)
-		}
-	}
-	return best
+		return 2
+	})
 }
 
 // why describes one credential's failure for notes.

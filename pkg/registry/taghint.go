@@ -64,25 +64,38 @@ func similarTags(want string, tags []string) []string {
 	if len(want) > 4 {
 		maxDistance = 2
 	}
-	var best []string
-	bestDistance := maxDistance + 1
-	for _, t := range tags {
+	best := closest(want, tags, func(t string) int {
 		if t == want || len(t) > maxTagLength {
 			// A longer "tag" is no tag (and would cost a hostile registry's worth of CPU).
-			continue
+			return -1
 		}
-		switch d := levenshtein.ComputeDistance(want, t); {
-		case d > maxDistance:
-		case d < bestDistance:
-			best, bestDistance = []string{t}, d
-		case d == bestDistance:
-			best = append(best, t)
-		}
-	}
+		return maxDistance
+	})
 	if len(best) > 3 {
 		return nil
 	}
 	slices.Sort(best)
+	return best
+}
+
+// closest returns the candidates at the smallest edit distance from want, among those within
+// their maxDistance (a negative one leaves the candidate out before any distance is computed).
+func closest(want string, candidates []string, maxDistance func(candidate string) int) []string {
+	var best []string
+	bestDistance := -1
+	for _, c := range candidates {
+		max := maxDistance(c)
+		if max < 0 {
+			continue
+		}
+		switch d := levenshtein.ComputeDistance(want, c); {
+		case d > max:
+		case bestDistance < 0 || d < bestDistance:
+			best, bestDistance = []string{c}, d
+		case d == bestDistance:
+			best = append(best, c)
+		}
+	}
 	return best
 }
 
