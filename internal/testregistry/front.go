@@ -57,6 +57,23 @@ func StartFront(h http.Handler, cfg FrontConfig) (*Front, error) {
 	return f, nil
 }
 
+// Serve serves h over TLS on a new loopback port, as each of hosts on n, with a certificate from
+// ca: a fake registry that misbehaves in its own way. Close the Front when done.
+func (n *Network) Serve(ca *CA, h http.Handler, hosts ...string) (*Front, error) {
+	cert, err := ca.ServerCertificate(hosts...)
+	if err != nil {
+		return nil, err
+	}
+	f, err := StartFront(h, FrontConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		return nil, err
+	}
+	for _, host := range hosts {
+		n.AddAddr(host, f.Addr)
+	}
+	return f, nil
+}
+
 // Close drops every connection and waits for the handlers to return; release held requests
 // (Faults.Close) first.
 func (f *Front) Close() {

@@ -2,13 +2,10 @@ package registry
 
 import (
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,16 +91,7 @@ func startBlobsOnly(t *testing.T, e *env, host string) *blobsOnly {
 		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("1", 64) + `","size":2},"layers":[]}`)
 	sum := sha256.Sum256(manifest)
 	b := &blobsOnly{manifest: manifest, digest: "sha256:" + hex.EncodeToString(sum[:])}
-	cert, err := e.ca.ServerCertificate(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(b)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	e.net.AddAddr(host, srv.Listener.Addr().String())
+	serveTLS(t, e.ca, e.net, b, host)
 	return b
 }
 

@@ -2,15 +2,10 @@ package registry_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -33,10 +28,6 @@ import (
 // token.<host> with the bearer token flow.
 func echoRegistry(t *testing.T, ca *testregistry.CA, network *testregistry.Network, host string) {
 	t.Helper()
-	cert, err := ca.ServerCertificate(host, "token."+host)
-	if err != nil {
-		t.Fatal(err)
-	}
 	echoed := func(req *http.Request) (string, string) {
 		auth := strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
 		plain, _ := base64.StdEncoding.DecodeString(auth)
@@ -48,7 +39,7 @@ func echoRegistry(t *testing.T, ca *testregistry.CA, network *testregistry.Netwo
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg, "detail": detail}}})
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	front, err := network.Serve(ca, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		password, auth := echoed(req)
 		place, _, _ := strings.Cut(strings.TrimPrefix(req.URL.Path, "/v2/"), "/")
 		if req.URL.Path == "/token" {
@@ -94,19 +85,11 @@ func echoRegistry(t *testing.T, ca *testregistry.CA, network *testregistry.Netwo
 		default:
 			registryError(w, http.StatusBadRequest, "UNKNOWN", "nothing here", "")
 		}
-	}))
-	srv.Listener.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	}), host, "token."+host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Listener = ln
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	network.AddAddr(host, ln.Addr().String())
-	network.AddAddr("token."+host, ln.Addr().String())
+	t.Cleanup(front.Close)
 }
 
 // TestEchoedCredentialNeverCopied checks images on the echo registry through the real handler

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -228,4 +229,14 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// serveTLS serves h as each of hosts on network until the test ends (testregistry.Network.Serve).
+func serveTLS(t testing.TB, ca *testregistry.CA, network *testregistry.Network, h http.Handler, hosts ...string) {
+	t.Helper()
+	f, err := network.Serve(ca, h, hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
 }

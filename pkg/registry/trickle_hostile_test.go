@@ -2,12 +2,8 @@ package registry
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,12 +17,8 @@ import (
 // trickles each GET's body one byte every 20 ms for as long as the client reads.
 func trickleRegistry(t *testing.T, e *env, host string) *atomic.Int64 {
 	t.Helper()
-	cert, err := e.ca.ServerCertificate(host)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var inFlight atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveTLS(t, e.ca, e.net, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/v2/":
 			w.WriteHeader(http.StatusOK)
@@ -52,18 +44,7 @@ func trickleRegistry(t *testing.T, e *env, host string) *atomic.Int64 {
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
-	}))
-	srv.Listener.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener = ln
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
-	e.net.AddAddr(host, ln.Addr().String())
+	}), host)
 	return &inFlight
 }
 
