@@ -4,7 +4,8 @@
 //
 // Three constructors feed the same matching rules: FromSecrets (a pod's pull secrets, the
 // webhook), FromDockerConfig (a ~/.docker/config.json, for a program outside the cluster) and
-// FromEntries (credentials given one by one). Every credential names its source for messages
+// FromEntries (credentials given one by one); Union joins a pod's keyring and its node's, as the
+// kubelet's UnionDockerKeyring does. Every credential names its source for messages
 // (Credential.SourceName: `imagePullSecret "regcred"`, `docker config ~/.docker/config.json`)
 // and never its secret.
 //

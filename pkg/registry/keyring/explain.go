@@ -20,6 +20,9 @@ func (k *Keyring) Explain(r Repo, maxKeys int) []string {
 	if k == nil {
 		return nil
 	}
+	if k.parts != nil {
+		return k.unionExplain(r, maxKeys)
+	}
 	entries, fallback := k.lookup(r)
 	repo := r.raw
 	if len(entries) > 0 {

@@ -12,7 +12,8 @@ import (
 
 // Keyring is the kubelet's keyring for one pod's imagePullSecrets (FromSecrets), or for the
 // credentials of a Docker config file (FromDockerConfig) or given one by one (FromEntries),
-// matched by the same rules. The zero value and nil are empty keyrings.
+// matched by the same rules, or the Union of such keyrings (a pod's and its node's). The zero
+// value and nil are empty keyrings.
 type Keyring struct {
 	// index holds the unique normalised keys in reverse lexicographic order, the kubelet's
 	// lookup order: longer, more specific paths first and globs ('*' sorts low) last.
@@ -32,6 +33,9 @@ type Keyring struct {
 	prepare       sync.Once
 	indexPatterns []Pattern
 	explainID     string
+
+	// parts, when not nil, make this keyring the Union of them; every other field is unused.
+	parts []*Keyring
 }
 
 type entry struct {
@@ -91,6 +95,9 @@ func (k *Keyring) add(o origin, cfg dockerConfig) {
 // Err returns the *SecretError that makes the kubelet fail the pull before contacting any
 // registry, or nil.
 func (k *Keyring) Err() error {
+	if k != nil && k.parts != nil {
+		return k.unionErr()
+	}
 	if k == nil || k.err == nil {
 		return nil
 	}
@@ -102,6 +109,9 @@ func (k *Keyring) Ignored() []string {
 	if k == nil {
 		return nil
 	}
+	if k.parts != nil {
+		return k.unionIgnored()
+	}
 	return slices.Clone(k.ignored)
 }
 
@@ -109,6 +119,9 @@ func (k *Keyring) Ignored() []string {
 // matching key in index order, or, only when none matched, the Docker Hub fallback. nil means an
 // anonymous pull. It also returns nil when Err is set, because the kubelet then never pulls.
 func (k *Keyring) Lookup(repo Repo) []Credential {
+	if k != nil && k.parts != nil {
+		return k.unionLookup(repo)
+	}
 	if k == nil || k.err != nil {
 		return nil
 	}
@@ -148,6 +161,9 @@ func (k *Keyring) Keys() []string {
 	if k == nil {
 		return nil
 	}
+	if k.parts != nil {
+		return k.unionKeys()
+	}
 	return slices.Sorted(slices.Values(k.index))
 }
 
@@ -157,6 +173,9 @@ func (k *Keyring) Keys() []string {
 func (k *Keyring) ExplainID() string {
 	if k == nil {
 		return ""
+	}
+	if k.parts != nil {
+		return k.unionExplainID()
 	}
 	k.prepare.Do(k.prepared)
 	return k.explainID
