@@ -138,8 +138,20 @@ func (h *Handler) serviceAccountSecrets(ctx context.Context, namespace, saName s
 	return names, "", nil
 }
 
+// UnknownObjectError is what an API reader returns for an object it cannot say exists or not,
+// as pullguard check's reader does for a pull secret its input names but does not hold. Unlike
+// NotFound, after which the kubelet pulls without the secret, nothing can be concluded: the
+// object may hold the credential that works, so the read counts as unreadable. Reason is what
+// users read after "could not be read", and must hold no secret.
+type UnknownObjectError struct{ Reason string }
+
+func (e *UnknownObjectError) Error() string { return "object not known to the reader: " + e.Reason }
+
 // errorReason is a short, secret-free cause for a failed read, for user-facing messages.
 func errorReason(err error) string {
+	if u, ok := errors.AsType[*UnknownObjectError](err); ok {
+		return u.Reason
+	}
 	if r := apierrors.ReasonForError(err); r != "" {
 		return strings.ToLower(string(r))
 	}

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -55,6 +56,7 @@ func TestCredentials(t *testing.T) {
 	tests := map[string]struct {
 		obj          client.Object
 		failGet      string
+		failErr      error    // the failed GET's error; nil: Forbidden
 		wantSecrets  []string // secrets the keyring offers for privateImage, in order
 		wantWarnings []string
 		wantSAGets   int
@@ -94,6 +96,9 @@ func TestCredentials(t *testing.T) {
 		"unreadable secret: images are unverifiable, the registry is not asked": {
 			obj: podWith("regcred"), failGet: "Secret/app/regcred", wantNoCheck: true,
 			wantWarnings: []string{`spec.containers[0].image: pullguard: not verified: imagePullSecret "regcred" could not be read (forbidden)`}},
+		"a secret the reader cannot know about is unreadable, in the reader's words": {
+			obj: podWith("regcred"), failGet: "Secret/app/regcred", failErr: &UnknownObjectError{Reason: "not in the input"}, wantNoCheck: true,
+			wantWarnings: []string{`spec.containers[0].image: pullguard: not verified: imagePullSecret "regcred" could not be read (not in the input)`}},
 		"unreadable ServiceAccount of a template without secrets": {
 			obj: deployWith("builder"), failGet: "ServiceAccount/app/builder", wantNoCheck: true, wantSAGets: 1,
 			wantWarnings: []string{`spec.template.spec.containers[0].image: pullguard: not verified: ServiceAccount "builder" could not be read (forbidden)`}},
@@ -102,7 +107,7 @@ func TestCredentials(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, testConfig(), nil, objs...)
 			if tc.failGet != "" {
-				e.gets.fail[tc.failGet] = apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", nil)
+				e.gets.fail[tc.failGet] = cmp.Or(tc.failErr, error(apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", nil)))
 			}
 			if tc.failGet == "Secret/app/a/b" {
 				// What client-go's request builder answers before sending anything.
