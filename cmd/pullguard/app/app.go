@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullguard/pullguard/pkg/registry"
 )
@@ -76,6 +77,18 @@ func check(ctx context.Context, args []string, streams IO) int {
 		fmt.Fprintf(streams.ErrOut, "pullguard check: %v\n", err)
 		return exitUsage
 	}
+	var cluster client.Reader
+	if o.Cluster.given() {
+		if cluster, err = o.Cluster.client(); err != nil {
+			fmt.Fprintf(streams.ErrOut, "pullguard check: %v\n", err)
+			return exitUsage
+		}
+	}
+	return checkAndReport(ctx, o, streams, cluster)
+}
+
+// checkAndReport is check once its options are parsed and its cluster (nil: none) connected.
+func checkAndReport(ctx context.Context, o checkOptions, streams IO, cluster client.Reader) int {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -86,7 +99,7 @@ func check(ctx context.Context, args []string, streams IO) int {
 		fmt.Fprintf(streams.ErrOut, "pullguard check: %v\n", err)
 		return exitUsage
 	}
-	rep, err := runCheck(ctx, o, streams.In, checker, progressFor(streams.ErrOut))
+	rep, err := runCheck(ctx, o, streams.In, checker, cluster, progressFor(streams.ErrOut))
 	if err != nil {
 		fmt.Fprintf(streams.ErrOut, "pullguard check: %v\n", err)
 		return exitUsage

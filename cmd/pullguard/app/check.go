@@ -56,7 +56,9 @@ type report struct {
 	Notes   []note
 	// Skipped lists the objects of kinds pullguard does not check (shown with -v).
 	Skipped []string
-	// PlatformsChecked is false without --platform.
+	// ClusterReads names the objects read from the cluster, and what it answered.
+	ClusterReads []string
+	// PlatformsChecked is false without --platform and without a cluster's labelled Nodes.
 	PlatformsChecked bool
 	// Checks is how many distinct image checks were asked of the engine.
 	Checks int
@@ -78,8 +80,10 @@ type pending struct {
 }
 
 // runCheck reads the inputs, resolves each workload's credentials and platforms with the
-// webhook's own code, checks every distinct image once, and returns what was found.
-func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admission.Checker, progress *progress) (*report, error) {
+// webhook's own code, checks every distinct image once, and returns what was found. cluster,
+// when not nil, serves the Secrets and ServiceAccounts the input does not hold and, without
+// --platform, the Nodes.
+func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admission.Checker, cluster client.Reader, progress *progress) (*report, error) {
 	objs, err := manifest.Read(o.Filenames, manifest.Options{Recursive: o.Recursive, Stdin: stdin, MaxFileBytes: o.MaxFileBytes})
 	if err != nil {
 		return nil, err
@@ -102,11 +106,21 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 		return nil, err
 	}
 
-	inputs := newInputObjects()
+	inputs := newInputObjects(cluster)
 	if node != nil {
 		inputs.substitute = node.secret
 	}
-	rep := &report{PlatformsChecked: len(plats) > 0}
+	nodes := platformNodes{nodes: nodesFor(plats)}
+	if len(plats) == 0 && cluster != nil {
+		var list corev1.NodeList
+		if err := cluster.List(ctx, &list); err != nil {
+			return nil, fmt.Errorf("listing the cluster's Nodes for their platforms: %w", err)
+		}
+		nodes.nodes = list.Items
+	}
+	rep := &report{PlatformsChecked: slices.ContainsFunc(nodes.nodes, func(n corev1.Node) bool {
+		return n.Labels[corev1.LabelOSStable] != "" && n.Labels[corev1.LabelArchStable] != ""
+	})}
 	type workload struct {
 		obj *manifest.Object
 		w   *admission.Workload
@@ -156,7 +170,7 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 	cfg := admission.DefaultConfig()
 	// Every resolution must reach inputObjects, which records what it read.
 	cfg.SecretCacheTTL = 0
-	h, err := admission.NewHandler(cfg, checker, inputs, platformNodes{nodes: nodesFor(plats)}, nil)
+	h, err := admission.NewHandler(cfg, checker, inputs, nodes, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -184,13 +198,14 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 			addNote("", admission.Attributed("", fmt.Sprintf("imagePullSecret %q is not in the input; the --docker-config login stands in for it", s)))
 		}
 		kr := creds.Keyring
+		// A login that stood in for a pull secret is already in the keyring.
 		nodeCreds := node != nil && len(inputs.substituted) == 0
-		krKey := ns + "\x00" + strings.Join(names(inputs.read), "\x00") + fmt.Sprintf("\x00%v", nodeCreds)
+		krKey := ns + "\x00" + strings.Join(inputs.readNames(), "\x00") + fmt.Sprintf("\x00%v", nodeCreds)
 		if shared, ok := keyrings[krKey]; ok {
 			kr = shared
 		} else {
 			if nodeCreds {
-				kr = withNodeCredentials(inputs.read, node)
+				kr = keyring.Union(kr, node.keyring)
 			}
 			keyrings[krKey] = kr
 		}
@@ -199,7 +214,7 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 			saMissing = inputs.missingSA[0]
 		}
 		var cand []ocispec.Platform
-		if len(plats) > 0 {
+		if rep.PlatformsChecked {
 			if cand, err = h.CandidatePlatforms(ctx, w); err != nil {
 				return nil, err
 			}
@@ -233,13 +248,14 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 		if r.Outcome == registry.NotPullable && p.saMissing != "" && v.Credential == "anonymous" && authClass(v.Class) {
 			// The cluster's ServiceAccount may carry the pull secret the input does not show.
 			r.Outcome = registry.Unverifiable
-			r.Message += fmt.Sprintf("; not verified: ServiceAccount %q is not in the input, and its imagePullSecrets may hold a credential for this registry: add it with -f, or give the registry login with --docker-config", p.saMissing)
+			r.Message += fmt.Sprintf("; not verified: ServiceAccount %q is not in the input, and its imagePullSecrets may hold a credential for this registry: add it with -f, read it from the cluster with --kubeconfig or --context, or give the registry login with --docker-config", p.saMissing)
 		}
 		for _, n := range v.Notes {
 			rep.Notes = append(rep.Notes, note{Object: r.Object, Message: admission.Attributed(r.FieldPath, n), File: r.File, Line: r.Line})
 		}
 		rep.Results = append(rep.Results, *r)
 	}
+	rep.ClusterReads = inputs.clusterReads()
 	return rep, nil
 }
 
@@ -250,14 +266,6 @@ const classCredentialsUnreadable registry.Class = "credentials_unreadable"
 // authClass: refusals that a credential the input does not show could turn into a pull.
 func authClass(c registry.Class) bool {
 	return c == registry.ClassUnauthorized || c == registry.ClassForbidden || c == registry.ClassRepositoryNotFound
-}
-
-func names(secrets []corev1.Secret) []string {
-	out := make([]string, len(secrets))
-	for i, s := range secrets {
-		out[i] = s.Name
-	}
-	return out
 }
 
 func platformsKey(ps []ocispec.Platform) string {

@@ -88,7 +88,7 @@ func TestCheckCredentials(t *testing.T) {
 		},
 		"a named secret not in the input: not verified": {
 			docs: []string{deploymentYAML("api", image, "      imagePullSecrets: [{name: regcred}]\n")},
-			code: exitOK, want: []string{`imagePullSecret "regcred" could not be read (not in the input: add it with -f, or give its registry login with --docker-config)`},
+			code: exitOK, want: []string{`imagePullSecret "regcred" could not be read (not in the input: add it with -f, read it from the cluster with --kubeconfig or --context, or give its registry login with --docker-config)`},
 		},
 		"--docker-config as node credentials": {
 			docs: []string{deploymentYAML("api", image)}, extraArgs: func() []string { return []string{"--docker-config", reg.dockerConfig(t), "-v"} },

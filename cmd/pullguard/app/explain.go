@@ -16,9 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullguard/pullguard/pkg/admission"
@@ -33,17 +30,12 @@ type explainOptions struct {
 	Target        string
 	Namespace     string
 	AllNamespaces bool
-	Kubeconfig    string
-	Context       string
+	Cluster       clusterOptions
 	Timeout       time.Duration
 	ConfigFile    string
 
 	Registry registry.Options
 }
-
-// explainQPS is the client's rate: client-go's default (5, burst 10) throttles -A on a big
-// cluster, where each pod costs a few GETs.
-const explainQPS, explainBurst = 50, 100
 
 func defaultExplainOptions() explainOptions {
 	return explainOptions{Namespace: "default", Timeout: 2 * time.Minute, Registry: defaultCheckOptions().Registry}
@@ -56,8 +48,7 @@ func newExplainFlagSet(o *explainOptions) *pflag.FlagSet {
 	fs.StringVarP(&o.Namespace, "namespace", "n", o.Namespace, "Namespace of the pod or Deployment.")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces,
 		"Every pod of the cluster with a container waiting in ErrImagePull, ImagePullBackOff, InvalidImageName, ErrImageNeverPull or ImageInspectError, as a table.")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).")
-	fs.StringVar(&o.Context, "context", o.Context, "The kubeconfig context to use.")
+	o.Cluster.addFlags(fs)
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Longest the whole explanation may take.")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile,
 		"A "+configKind+" file (apiVersion "+config.APIVersion+") with the registry engine's settings under \"registry\", as in the webhook's file. Flags given on the command line win.")
@@ -139,7 +130,7 @@ func explain(ctx context.Context, args []string, streams IO) int {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	c, err := clusterClient(o.Kubeconfig, o.Context)
+	c, err := o.Cluster.client()
 	if err != nil {
 		fmt.Fprintf(streams.ErrOut, "pullguard explain: %v\n", err)
 		return exitUsage
@@ -171,28 +162,6 @@ func explain(ctx context.Context, args []string, streams IO) int {
 		}
 	}
 	return exitOK
-}
-
-// clusterClient is an uncached, read-only-used client: Secrets are read by name with GET,
-// never listed or watched (controller-runtime's cached client would list them all).
-func clusterClient(kubeconfig, kubeContext string) (client.Reader, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = explainQPS, explainBurst
-	cfg.UserAgent = "pullguard-cli/" + version
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := appsv1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
 // diagnosis is what explain found for one image of one pod.

@@ -15,10 +15,11 @@ const maxDockerConfigBytes = 1 << 20
 
 // nodeCredentials is --docker-config: the nodes' credentials, read once.
 type nodeCredentials struct {
-	// keyring is the file alone (keyring.FromDockerConfig), for pods without pull secrets.
+	// keyring is the file (keyring.FromDockerConfig), joined to each pod's pull secrets as the
+	// kubelet joins the node's credentials (keyring.Union).
 	keyring *keyring.Keyring
-	// secret is the same auths as an unnamed pull secret, to stand in for a secret the input
-	// names but does not hold, and to join a pod's secrets in one keyring.
+	// secret is the same auths as a pull secret, to stand in for one that neither the input nor
+	// the cluster holds.
 	secret *corev1.Secret
 }
 
@@ -46,17 +47,4 @@ func loadDockerConfig(path string) (*nodeCredentials, error) {
 		return nil, fmt.Errorf("--docker-config %s has no entries under \"auths\" (credential helpers and credsStore are not read)", path)
 	}
 	return &nodeCredentials{keyring: kr, secret: &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: data}}}, nil
-}
-
-// withNodeCredentials is the keyring of the pod's secrets followed by the node's credentials,
-// as the kubelet unions the pull secrets' keyring with the node's.
-//
-// Temporary, for pods with pull secrets: the engine has no union of keyrings yet, so the file
-// joins the secrets as an unnamed secret in one keyring, which orders the keys of both sources
-// together rather than the secrets' first, and names its credentials by key only.
-func withNodeCredentials(read []corev1.Secret, node *nodeCredentials) *keyring.Keyring {
-	if len(read) == 0 {
-		return node.keyring
-	}
-	return keyring.FromSecrets(append(append([]corev1.Secret(nil), read...), *node.secret))
 }

@@ -38,12 +38,15 @@ type checkOptions struct {
 	Kustomizations []string
 	Recursive      bool
 	Namespace      string
-	DockerConfig   string
-	Platforms      []string
-	Output         string
-	FailOn         string
-	Verbose        bool
-	Timeout        time.Duration
+	// Cluster, when given, is read for the Secrets and ServiceAccounts the input does not
+	// hold and, without --platform, for its Nodes' platforms.
+	Cluster      clusterOptions
+	DockerConfig string
+	Platforms    []string
+	Output       string
+	FailOn       string
+	Verbose      bool
+	Timeout      time.Duration
 	// MaxConcurrentChecks bounds the images checked at once.
 	MaxConcurrentChecks int
 	MaxFileBytes        int64
@@ -73,10 +76,11 @@ func (o *checkOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Kustomizations, "kustomize", "k", o.Kustomizations, "Kustomization directory, rendered as kubectl apply -k does; repeatable.")
 	fs.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "Read the directories of -f recursively.")
 	fs.StringVarP(&o.Namespace, "namespace", "n", o.Namespace, "Namespace of the objects that name none.")
+	o.Cluster.addFlags(fs)
 	fs.StringVar(&o.DockerConfig, "docker-config", o.DockerConfig,
 		"A Docker config.json whose auths are the nodes' credentials, and stand in for pull secrets the manifests name but do not contain (as when CI creates them from the same login). Never printed.")
 	fs.StringSliceVar(&o.Platforms, "platform", o.Platforms,
-		"Platforms of the cluster's nodes, os/arch[/variant], comma-separated (linux/amd64,linux/arm64). Without it, platforms are not checked.")
+		"Platforms of the cluster's nodes, os/arch[/variant], comma-separated (linux/amd64,linux/arm64). Without it, the Nodes of the cluster given with --kubeconfig or --context; without either, platforms are not checked.")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text, json or sarif.")
 	fs.StringVar(&o.FailOn, "fail-on", o.FailOn, "not-pullable: exit 1 only when an image will not pull; unverifiable: also exit 3 when some could not be verified.")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", o.Verbose, "Also list pullable images and the objects that were skipped.")

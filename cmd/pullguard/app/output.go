@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/registry"
@@ -98,11 +99,16 @@ func writeText(w io.Writer, r *report, verbose bool) error {
 			}
 		}
 	}
+	if len(r.ClusterReads) > 0 {
+		if _, err := fmt.Fprintln(w, registry.OneLine("pullguard: read from the cluster: "+strings.Join(r.ClusterReads, ", "))); err != nil {
+			return err
+		}
+	}
 	s := r.summary()
 	text := fmt.Sprintf("pullguard: %d images: %d pullable, %d not pullable, %d unverifiable (%d registry checks)",
 		s.Images, s.Pullable, s.NotPullable, s.Unverifiable, s.RegistryChecks)
 	if !s.PlatformsChecked {
-		text += "; platforms not checked: give the nodes' platforms with --platform"
+		text += "; platforms not checked: give the nodes' platforms with --platform, or a cluster with --kubeconfig or --context"
 	}
 	_, err := fmt.Fprintln(w, text)
 	return err
@@ -115,7 +121,10 @@ type jsonReport struct {
 	Kind       string       `json:"kind"`
 	Results    []jsonResult `json:"results"`
 	Notes      []jsonNote   `json:"notes"`
-	Summary    summary      `json:"summary"`
+	// ClusterReads names the Secrets and ServiceAccounts read from the cluster
+	// ("Secret team-a/regcred", "... (not found)"), never their content.
+	ClusterReads []string `json:"clusterReads"`
+	Summary      summary  `json:"summary"`
 }
 
 type jsonResult struct {
@@ -141,7 +150,7 @@ type jsonNote struct {
 }
 
 func writeJSON(w io.Writer, r *report) error {
-	out := jsonReport{APIVersion: "pullguard.io/v1alpha1", Kind: "CheckReport", Results: []jsonResult{}, Notes: []jsonNote{}, Summary: r.summary()}
+	out := jsonReport{APIVersion: "pullguard.io/v1alpha1", Kind: "CheckReport", Results: []jsonResult{}, Notes: []jsonNote{}, ClusterReads: append([]string{}, r.ClusterReads...), Summary: r.summary()}
 	for _, res := range r.Results {
 		out.Results = append(out.Results, jsonResult{
 			Object: res.Object, Namespace: res.Namespace, FieldPath: res.FieldPath, Image: res.Image,
