@@ -60,9 +60,9 @@ func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.
 	var out []ocispec.Platform
 	for i := range list.Items {
 		n := &list.Items[i]
-		osName, arch := n.Labels[corev1.LabelOSStable], n.Labels[corev1.LabelArchStable]
-		if osName == "" || arch == "" || (spec.NodeName != "" && spec.NodeName != n.Name) ||
-			(oses != nil && !oses.Has(osName)) || (arches != nil && !arches.Has(arch)) {
+		p, ok := NodePlatform(n)
+		if !ok || (spec.NodeName != "" && spec.NodeName != n.Name) ||
+			(oses != nil && !oses.Has(p.OS)) || (arches != nil && !arches.Has(p.Architecture)) {
 			continue
 		}
 		// Match reads labels and metadata.name, which slimNode keeps.
@@ -71,11 +71,6 @@ func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.
 		}
 		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(logger, n.Spec.Taints, spec.Tolerations, schedulingTaint, true); untolerated {
 			continue
-		}
-		p := ocispec.Platform{OS: osName, Architecture: arch}
-		if osName == "windows" {
-			// The build decides which Windows images run there (containerd's Windows matcher).
-			p.OSVersion = n.Labels[corev1.LabelWindowsBuild]
 		}
 		out = append(out, p)
 	}
@@ -89,6 +84,21 @@ func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.
 		}
 	}
 	return registry.UniquePlatforms(out), nil
+}
+
+// NodePlatform is the platform a Node runs, read from its well-known labels; false when the Node
+// does not name both its OS and its architecture, so that nothing can be concluded from it.
+func NodePlatform(n *corev1.Node) (ocispec.Platform, bool) {
+	osName, arch := n.Labels[corev1.LabelOSStable], n.Labels[corev1.LabelArchStable]
+	if osName == "" || arch == "" {
+		return ocispec.Platform{}, false
+	}
+	p := ocispec.Platform{OS: osName, Architecture: arch}
+	if osName == "windows" {
+		// The build decides which Windows images run there (containerd's Windows matcher).
+		p.OSVersion = n.Labels[corev1.LabelWindowsBuild]
+	}
+	return p, true
 }
 
 // schedulingTaint reports whether a taint keeps pods that do not tolerate it off the node for

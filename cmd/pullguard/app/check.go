@@ -119,7 +119,8 @@ func runCheck(ctx context.Context, o checkOptions, stdin io.Reader, checker admi
 		nodes.nodes = list.Items
 	}
 	rep := &report{PlatformsChecked: slices.ContainsFunc(nodes.nodes, func(n corev1.Node) bool {
-		return n.Labels[corev1.LabelOSStable] != "" && n.Labels[corev1.LabelArchStable] != ""
+		_, ok := admission.NodePlatform(&n)
+		return ok
 	})}
 	type workload struct {
 		obj *manifest.Object

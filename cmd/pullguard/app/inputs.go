@@ -46,11 +46,10 @@ type clusterKey struct {
 	key  client.ObjectKey
 }
 
-// clusterRead is the cluster's answer for one object: obj, not found, or err.
+// clusterRead is the cluster's answer for one object: obj, or err (NotFound among them).
 type clusterRead struct {
-	obj      client.Object
-	notFound bool
-	err      error
+	obj client.Object
+	err error
 }
 
 func newInputObjects(cluster client.Reader) *inputObjects {
@@ -88,16 +87,13 @@ func (s *inputObjects) Get(ctx context.Context, key client.ObjectKey, obj client
 			return nil
 		}
 		if s.cluster != nil {
-			r := s.readCluster(ctx, "Secret", key, &corev1.Secret{})
-			switch {
-			case r.err != nil:
-				return r.err
-			case !r.notFound:
-				r.obj.(*corev1.Secret).DeepCopyInto(o)
+			err := readCluster(ctx, s, "Secret", key, o)
+			if err == nil {
 				s.record(&s.read, key.Name)
 				return nil
-			case s.substitute == nil:
-				return apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, key.Name)
+			}
+			if !apierrors.IsNotFound(err) || s.substitute == nil {
+				return err
 			}
 		}
 		if s.substitute == nil {
@@ -114,15 +110,7 @@ func (s *inputObjects) Get(ctx context.Context, key client.ObjectKey, obj client
 			return nil
 		}
 		if s.cluster != nil {
-			r := s.readCluster(ctx, "ServiceAccount", key, &corev1.ServiceAccount{})
-			switch {
-			case r.err != nil:
-				return r.err
-			case r.notFound:
-				return apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, key.Name)
-			}
-			r.obj.(*corev1.ServiceAccount).DeepCopyInto(o)
-			return nil
+			return readCluster(ctx, s, "ServiceAccount", key, o)
 		}
 		// Every namespace has a "default" ServiceAccount, and manifests seldom carry theirs:
 		// one that is not in the input is taken to have no pull secrets, and the check says so
@@ -140,27 +128,28 @@ func (s *inputObjects) record(list *[]string, name string) {
 	*list = append(*list, name)
 }
 
-// readCluster GETs one object from the cluster, once per run.
-func (s *inputObjects) readCluster(ctx context.Context, kind string, key client.ObjectKey, obj client.Object) clusterRead {
+// readCluster fills out with the cluster's answer for key, asked once per run: the object, or
+// the cluster's error (NotFound among them).
+func readCluster[T any, P interface {
+	*T
+	client.Object
+}](ctx context.Context, s *inputObjects, kind string, key client.ObjectKey, out P) error {
 	ck := clusterKey{kind: kind, key: key}
 	s.mu.Lock()
 	r, ok := s.fromCluster[ck]
 	s.mu.Unlock()
-	if ok {
-		return r
+	if !ok {
+		obj := P(new(T))
+		r = clusterRead{obj: obj, err: s.cluster.Get(ctx, key, obj)}
+		s.mu.Lock()
+		s.fromCluster[ck] = r
+		s.mu.Unlock()
 	}
-	switch err := s.cluster.Get(ctx, key, obj); {
-	case apierrors.IsNotFound(err):
-		r = clusterRead{notFound: true}
-	case err != nil:
-		r = clusterRead{err: err}
-	default:
-		r = clusterRead{obj: obj}
+	if r.err != nil {
+		return r.err
 	}
-	s.mu.Lock()
-	s.fromCluster[ck] = r
-	s.mu.Unlock()
-	return r
+	*out = *r.obj.DeepCopyObject().(P)
+	return nil
 }
 
 // clusterReads names, sorted, every object read from the cluster and what the cluster answered,
@@ -172,10 +161,10 @@ func (s *inputObjects) clusterReads() []string {
 	for k, r := range s.fromCluster {
 		line := fmt.Sprintf("%s %s/%s", k.kind, k.key.Namespace, k.key.Name)
 		switch {
+		case apierrors.IsNotFound(r.err):
+			line += " (not found)"
 		case r.err != nil:
 			line += " (could not be read)"
-		case r.notFound:
-			line += " (not found)"
 		}
 		out = append(out, line)
 	}
