@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/pullguard/pullguard/internal/installcheck"
 )
 
 // TestExamples checks the demo's examples/ (they have no Go package of their own): each is one
@@ -36,7 +38,7 @@ func TestExamples(t *testing.T) {
 			}
 			// Substituted the way make demo does, so the image parses as a reference.
 			data = []byte(strings.ReplaceAll(string(data), "REGISTRY", "127.0.0.1:5000"))
-			obj, _, err := decoder.Decode(data, nil, nil)
+			obj, err := installcheck.Decode(data)
 			if err != nil {
 				t.Fatalf("decoding: %v", err)
 			}
@@ -49,7 +51,7 @@ func TestExamples(t *testing.T) {
 			}
 			names[d.Name] = file
 			if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
-				t.Errorf("replicas %s, want 1", ptrString(d.Spec.Replicas))
+				t.Errorf("replicas %v, want 1", d.Spec.Replicas)
 			}
 			containers := d.Spec.Template.Spec.Containers
 			want := strings.ReplaceAll(wantImage, "REGISTRY", "127.0.0.1:5000")

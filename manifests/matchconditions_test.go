@@ -15,6 +15,8 @@ import (
 	"k8s.io/apiserver/pkg/admission/plugin/webhook"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/cel/environment"
+
+	"github.com/pullguard/pullguard/internal/installcheck"
 )
 
 // TestMatchConditions evaluates the shipped matchConditions with the API server's own CEL
@@ -78,7 +80,7 @@ func TestMatchConditions(t *testing.T) {
 	compiler := plugincel.NewConditionCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
 	for vName, v := range variants {
 		t.Run(vName, func(t *testing.T) {
-			vwc := render(t, v.dir)[objKey{kind: "ValidatingWebhookConfiguration", name: webhookConfigName}].(*admissionregistrationv1.ValidatingWebhookConfiguration)
+			vwc := installcheck.Get[*admissionregistrationv1.ValidatingWebhookConfiguration](t, render(t, v.dir), "ValidatingWebhookConfiguration", "", v.WebhookConfiguration)
 			wh := vwc.Webhooks[0].DeepCopy()
 			fail := admissionregistrationv1.Fail
 			wh.FailurePolicy = &fail

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pullguard/pullguard/charts/render"
+	"github.com/pullguard/pullguard/internal/installcheck"
 )
 
 // knownMetrics are the series the alerts and the dashboard may read: the webhook's own (README
@@ -83,7 +84,7 @@ func TestPrometheusRule(t *testing.T) {
 	for _, policy := range []string{"Ignore", "Fail"} {
 		t.Run("failurePolicy "+policy, func(t *testing.T) {
 			r := renderChart(t, monitoringInstall(policy))
-			rule := get[*unstructured.Unstructured](t, r, "PrometheusRule", "pullguard-system", "pullguard-webhook")
+			rule := installcheck.Get[*unstructured.Unstructured](t, r, "PrometheusRule", "pullguard-system", "pullguard-webhook")
 			spec, err := yaml.Marshal(rule.Object["spec"])
 			if err != nil {
 				t.Fatal(err)
@@ -132,8 +133,8 @@ func TestPrometheusRule(t *testing.T) {
 
 func TestServiceMonitor(t *testing.T) {
 	r := renderChart(t, monitoringInstall("Ignore"))
-	sm := get[*unstructured.Unstructured](t, r, "ServiceMonitor", "pullguard-system", "pullguard-webhook")
-	svc := get[*corev1.Service](t, r, "Service", "pullguard-system", "pullguard-webhook")
+	sm := installcheck.Get[*unstructured.Unstructured](t, r, "ServiceMonitor", "pullguard-system", "pullguard-webhook")
+	svc := installcheck.Get[*corev1.Service](t, r, "Service", "pullguard-system", "pullguard-webhook")
 	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 	if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(svc.Labels)) {
 		t.Errorf("selector %v does not select the Service (labels %v)", sel, svc.Labels)
@@ -162,14 +163,14 @@ func TestServiceMonitor(t *testing.T) {
 	// With a token Secret, authorization replaces the file, and plain HTTP drops both.
 	opts := monitoringInstall("Ignore")
 	opts.Values["metrics"].(map[string]any)["serviceMonitor"] = map[string]any{"enabled": true, "bearerTokenSecret": map[string]any{"name": "scraper", "key": "token"}}
-	sm = get[*unstructured.Unstructured](t, renderChart(t, opts), "ServiceMonitor", "pullguard-system", "pullguard-webhook")
+	sm = installcheck.Get[*unstructured.Unstructured](t, renderChart(t, opts), "ServiceMonitor", "pullguard-system", "pullguard-webhook")
 	ep = sm.Object["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
 	wantAuth := map[string]any{"type": "Bearer", "credentials": map[string]any{"name": "scraper", "key": "token"}}
 	if !jsonEqual(ep["authorization"], wantAuth) || ep["bearerTokenFile"] != nil {
 		t.Errorf("endpoint %v, want authorization %v and no bearerTokenFile", ep, wantAuth)
 	}
 	opts.Values["metrics"].(map[string]any)["secure"] = false
-	sm = get[*unstructured.Unstructured](t, renderChart(t, opts), "ServiceMonitor", "pullguard-system", "pullguard-webhook")
+	sm = installcheck.Get[*unstructured.Unstructured](t, renderChart(t, opts), "ServiceMonitor", "pullguard-system", "pullguard-webhook")
 	ep = sm.Object["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
 	if ep["scheme"] != "http" || ep["authorization"] != nil || ep["tlsConfig"] != nil {
 		t.Errorf("plain HTTP endpoint %v", ep)
@@ -178,7 +179,7 @@ func TestServiceMonitor(t *testing.T) {
 
 func TestDashboard(t *testing.T) {
 	r := renderChart(t, monitoringInstall("Ignore"))
-	cm := get[*corev1.ConfigMap](t, r, "ConfigMap", "pullguard-system", "pullguard-dashboard")
+	cm := installcheck.Get[*corev1.ConfigMap](t, r, "ConfigMap", "pullguard-system", "pullguard-dashboard")
 	if cm.Labels["grafana_dashboard"] != "1" {
 		t.Errorf("labels %v lack grafana_dashboard=1 (the Grafana sidecar's default)", cm.Labels)
 	}
