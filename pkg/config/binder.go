@@ -36,53 +36,49 @@ func (b Binder) Key(key string) string {
 // strings; any other value receives the text of a JSON bool, number or string, by its Type.
 func (b Binder) Var(v pflag.Value, flag, key, usage string) {
 	b.fs.Var(v, flag, usage)
-	// SetAnnotation only fails for a flag that does not exist; it was just added.
-	_ = b.fs.SetAnnotation(flag, keyAnnotation, []string{b.Key(key)})
+	b.annotate(flag, key)
 }
 
 // String binds a string, or a named string type through a conversion: (*string)(&c.Mode).
 func (b Binder) String(p *string, flag, key, usage string) {
-	b.fs.StringVar(p, flag, *p, usage)
-	b.annotate(flag, key)
+	bindVar(b, b.fs.StringVar, p, flag, key, usage)
 }
 
 // Bool binds a bool.
-func (b Binder) Bool(p *bool, flag, key, usage string) {
-	b.fs.BoolVar(p, flag, *p, usage)
-	b.annotate(flag, key)
-}
+func (b Binder) Bool(p *bool, flag, key, usage string) { bindVar(b, b.fs.BoolVar, p, flag, key, usage) }
 
 // Int binds an int.
-func (b Binder) Int(p *int, flag, key, usage string) {
-	b.fs.IntVar(p, flag, *p, usage)
-	b.annotate(flag, key)
-}
+func (b Binder) Int(p *int, flag, key, usage string) { bindVar(b, b.fs.IntVar, p, flag, key, usage) }
 
 // Int64 binds an int64.
 func (b Binder) Int64(p *int64, flag, key, usage string) {
-	b.fs.Int64Var(p, flag, *p, usage)
-	b.annotate(flag, key)
+	bindVar(b, b.fs.Int64Var, p, flag, key, usage)
 }
 
 // Float32 binds a float32.
 func (b Binder) Float32(p *float32, flag, key, usage string) {
-	b.fs.Float32Var(p, flag, *p, usage)
-	b.annotate(flag, key)
+	bindVar(b, b.fs.Float32Var, p, flag, key, usage)
 }
 
 // Duration binds a time.Duration, written as a Go duration string ("8s", "500ms") in both.
 func (b Binder) Duration(p *time.Duration, flag, key, usage string) {
-	b.fs.DurationVar(p, flag, *p, usage)
-	b.annotate(flag, key)
+	bindVar(b, b.fs.DurationVar, p, flag, key, usage)
 }
 
 // StringSlice binds a list: comma-separated or repeated on the command line, a YAML list in
 // the file.
 func (b Binder) StringSlice(p *[]string, flag, key, usage string) {
-	b.fs.StringSliceVar(p, flag, *p, usage)
+	bindVar(b, b.fs.StringSliceVar, p, flag, key, usage)
+}
+
+// bindVar registers p with one of pflag's typed XxxVar functions, its current value as the default.
+func bindVar[T any](b Binder, register func(p *T, name string, value T, usage string), p *T, flag, key, usage string) {
+	register(p, flag, *p, usage)
 	b.annotate(flag, key)
 }
 
+// annotate records the flag's file key; SetAnnotation only fails for a flag that does not exist,
+// and it was just added.
 func (b Binder) annotate(flag, key string) {
 	_ = b.fs.SetAnnotation(flag, keyAnnotation, []string{b.Key(key)})
 }
