@@ -53,13 +53,7 @@ func TestDeadline(t *testing.T) {
 			if !slices.Equal(r.Warnings, tc.wantWarnings) {
 				t.Errorf("warnings %q, want %q", r.Warnings, tc.wantWarnings)
 			}
-			var got []string
-			if r.Result.Details != nil {
-				for _, c := range r.Result.Details.Causes {
-					got = append(got, c.Field+": "+c.Message)
-				}
-			}
-			if !slices.Equal(got, tc.wantCauses) {
+			if got := causes(r.Result); !slices.Equal(got, tc.wantCauses) {
 				t.Errorf("causes %q, want %q", got, tc.wantCauses)
 			}
 			if r.AuditAnnotations["image-0"] == "" || !strings.Contains(r.AuditAnnotations["image-0"], "unverifiable/timeout") {

@@ -146,7 +146,7 @@ func TestDryRunGetsTheSameAnswer(t *testing.T) {
 			dry.DryRun = ptr.To(true)
 			got := e.h.Handle(testContext(t), dry)
 			if got.Allowed != real.Allowed || !slices.Equal(got.Warnings, real.Warnings) ||
-				got.Result.Message != real.Result.Message || !slices.Equal(causes(got), causes(real)) {
+				got.Result.Message != real.Result.Message || !slices.Equal(causes(got.Result), causes(real.Result)) {
 				t.Errorf("dryRun answer differs:\n%+v\n%+v", got.AdmissionResponse, real.AdmissionResponse)
 			}
 		})

@@ -294,12 +294,13 @@ func secretNames(req registry.Request, repo string) []string {
 	return out
 }
 
-func causes(resp admission.Response) []string {
-	if resp.Result == nil || resp.Result.Details == nil {
+// causes lists a status's causes as "field: message".
+func causes(status *metav1.Status) []string {
+	if status == nil || status.Details == nil {
 		return nil
 	}
 	var out []string
-	for _, c := range resp.Result.Details.Causes {
+	for _, c := range status.Details.Causes {
 		out = append(out, c.Field+": "+c.Message)
 	}
 	return out

@@ -106,13 +106,7 @@ func TestHTTP(t *testing.T) {
 			if tc.wantMessage != "" && r.Result.Message != tc.wantMessage {
 				t.Errorf("message %q, want %q", r.Result.Message, tc.wantMessage)
 			}
-			var got []string
-			if r.Result.Details != nil {
-				for _, c := range r.Result.Details.Causes {
-					got = append(got, c.Field+": "+c.Message)
-				}
-			}
-			if !slices.Equal(got, tc.wantCauses) {
+			if got := causes(r.Result); !slices.Equal(got, tc.wantCauses) {
 				t.Errorf("causes %q, want %q", got, tc.wantCauses)
 			}
 			if !slices.Equal(r.Warnings, tc.wantWarnings) {

@@ -55,7 +55,7 @@ func TestEveryKindIsDeniedWithItsFieldPath(t *testing.T) {
 				t.Errorf("status %d %s, want 422 Invalid", resp.Result.Code, resp.Result.Reason)
 			}
 			wantCause := tc.path + `: Invalid value: "nginx:1.999": pullguard: ` + badDetail
-			if got := causes(resp); !slices.Equal(got, []string{wantCause}) {
+			if got := causes(resp.Result); !slices.Equal(got, []string{wantCause}) {
 				t.Errorf("causes %q, want %q", got, wantCause)
 			}
 			wantMsg := tc.kind + ` "web" is invalid: ` + wantCause

@@ -98,15 +98,7 @@ func echoRegistry(t *testing.T, ca *testregistry.CA, network *testregistry.Netwo
 // the metrics or the logs.
 func TestEchoedCredentialNeverCopied(t *testing.T) {
 	captureLogs()
-	ca, err := testregistry.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, err := ca.WriteFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	network := testregistry.NewNetwork()
+	ca, caFile, network := testNetwork(t)
 	const host = "echo.example.com"
 	echoRegistry(t, ca, network, host)
 

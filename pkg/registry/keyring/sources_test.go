@@ -71,19 +71,9 @@ func TestFromDockerConfig(t *testing.T) {
 				if !errors.As(err, &secretErr) || secretErr.Source != "docker config "+source || k != nil {
 					t.Fatalf("FromDockerConfig = %v, %v; want a *SecretError for the file", k, err)
 				}
-				for _, w := range tc.errWords {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q lacks %q", err, w)
-					}
-				}
-				assertNoSecret(t, err.Error())
+			}
+			if !assertBuilt(t, k, err, tc.errWords, tc.repo, tc.want) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := k.Lookup(ParseRepo(tc.repo)); !slices.Equal(got, tc.want) {
-				t.Errorf("Lookup(%q)\n got %v\nwant %v", tc.repo, got, tc.want)
 			}
 			assertLines(t, "Explain", k.Explain(ParseRepo(tc.repo), testMaxKeys), tc.explain)
 			assertLines(t, "Ignored", k.Ignored(), tc.ignored)
@@ -132,24 +122,7 @@ func TestFromEntries(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			k, err := FromEntries("--registry-auth", tc.entries)
-			if len(tc.errWords) > 0 {
-				if err == nil {
-					t.Fatal("no error")
-				}
-				for _, w := range tc.errWords {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q lacks %q", err, w)
-					}
-				}
-				assertNoSecret(t, err.Error())
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := k.Lookup(ParseRepo(tc.repo)); !slices.Equal(got, tc.want) {
-				t.Errorf("Lookup(%q)\n got %v\nwant %v", tc.repo, got, tc.want)
-			}
+			assertBuilt(t, k, err, tc.errWords, tc.repo, tc.want)
 		})
 	}
 }
@@ -215,4 +188,30 @@ func FuzzFromDockerConfig(f *testing.F) {
 		}
 		k.Ignored()
 	})
+}
+
+// assertBuilt checks a keyring source's result: with errWords, an error holding each of them and
+// no credential; without, a keyring whose Lookup of repo is want. It reports whether there is a
+// keyring to check further.
+func assertBuilt(t *testing.T, k *Keyring, err error, errWords []string, repo string, want []Credential) bool {
+	t.Helper()
+	if len(errWords) > 0 {
+		if err == nil {
+			t.Fatal("no error")
+		}
+		for _, w := range errWords {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+		assertNoSecret(t, err.Error())
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Lookup(ParseRepo(repo)); !slices.Equal(got, want) {
+		t.Errorf("Lookup(%q)\n got %v\nwant %v", repo, got, want)
+	}
+	return true
 }
