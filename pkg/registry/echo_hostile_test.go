@@ -98,7 +98,7 @@ func echoRegistry(t *testing.T, ca *testregistry.CA, network *testregistry.Netwo
 // the metrics or the logs.
 func TestEchoedCredentialNeverCopied(t *testing.T) {
 	captureLogs()
-	ca, caFile, network := testNetwork(t)
+	ca, caFile, network := testregistry.Trusted(t)
 	const host = "echo.example.com"
 	echoRegistry(t, ca, network, host)
 

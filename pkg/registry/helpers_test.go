@@ -31,15 +31,8 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ca, err := testregistry.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, err := ca.WriteFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ca: ca, caFile: caFile, net: testregistry.NewNetwork()}
+	ca, caFile, network := testregistry.Trusted(t)
+	return &env{t: t, ca: ca, caFile: caFile, net: network}
 }
 
 // registry starts a registry signed by the env's CA and reachable as each of names.

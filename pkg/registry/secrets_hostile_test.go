@@ -77,24 +77,9 @@ func captureLogs() {
 // registries, in every mode, and fails if any secret material (passwords, base64 auth strings,
 // identity tokens, bearer tokens the token endpoint issued) appears in the debug logs, the
 // AdmissionReview answers (status message, causes, warnings, audit annotations) or the metrics.
-// testNetwork is a test CA, its certificate in a file the engine trusts, and a network of fake
-// registries signed by it.
-func testNetwork(t *testing.T) (*testregistry.CA, string, *testregistry.Network) {
-	t.Helper()
-	ca, err := testregistry.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, err := ca.WriteFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, caFile, testregistry.NewNetwork()
-}
-
 func TestNoSecretInLogsOrAnswers(t *testing.T) {
 	captureLogs()
-	ca, caFile, network := testNetwork(t)
+	ca, caFile, network := testregistry.Trusted(t)
 	start := func(host string, cfg testregistry.Config) *testregistry.Registry {
 		cfg.CA, cfg.Hosts = ca, []string{host}
 		r, err := testregistry.New(cfg)
