@@ -18,11 +18,7 @@ import (
 // manifest renders the chart with values as one multi-document file, what `helm template` prints.
 func manifest(t *testing.T, chartDir string, opts render.Options) []byte {
 	t.Helper()
-	ch, err := render.Load(chartDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	templates, err := render.Render(ch, opts)
+	templates, err := render.RenderDir(chartDir, opts)
 	if err != nil {
 		t.Fatalf("rendering: %v", err)
 	}

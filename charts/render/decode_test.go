@@ -22,11 +22,7 @@ var chartDir = filepath.Join("..", "pullguard")
 // renderChart renders the chart with opts and decodes every object strictly (internal/installcheck).
 func renderChart(t *testing.T, opts render.Options) installcheck.Objects {
 	t.Helper()
-	ch, err := render.Load(chartDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	templates, err := render.Render(ch, opts)
+	templates, err := render.RenderDir(chartDir, opts)
 	if err != nil {
 		t.Fatalf("rendering: %v", err)
 	}

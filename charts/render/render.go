@@ -71,6 +71,15 @@ func Render(ch *chartv2.Chart, opts Options) ([]Template, error) {
 	return out, nil
 }
 
+// RenderDir loads the chart in dir and renders it, as `helm template DIR` does.
+func RenderDir(dir string, opts Options) ([]Template, error) {
+	ch, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Render(ch, opts)
+}
+
 // Notes renders NOTES.txt, what `helm install` prints.
 func Notes(ch *chartv2.Chart, opts Options) (string, error) {
 	files, err := renderFiles(ch, opts)
