@@ -160,26 +160,118 @@ func TestReadDirectories(t *testing.T) {
 	})
 }
 
+// TestKustomize: objects rendered from a kustomization name the file and line they came from,
+// through kustomize's origin annotation, which the render asks for and does not pass on.
 func TestKustomize(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
-		"kustomization.yaml": "namespace: team\nnamePrefix: x-\nresources:\n- deploy.yaml\nimages:\n- name: reg.example.com/web\n  newTag: \"2.0\"\n",
-		"deploy.yaml":        deployYAML,
+	const svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+	cases := map[string]struct {
+		files map[string]string
+		// dir is the kustomization rendered, relative to the test's directory.
+		dir  string
+		want []want
+		// wantSource is each object's Source, relative to the test's directory.
+		wantSource []string
+		// annotated: the object keeps config.kubernetes.io/origin (the user asked for it).
+		annotated bool
+		// rendered is in the last object's JSON: the render applied the kustomization.
+		rendered string
+	}{
+		"a resource file, namespace and namePrefix": {
+			files: map[string]string{
+				"kustomization.yaml": "namespace: team\nnamePrefix: x-\nresources:\n- deploy.yaml\n",
+				"deploy.yaml":        deployYAML,
+			},
+			// The prefixed name is not as written: its line is metadata's.
+			want: []want{{kind: "Deployment", name: "x-web", line: 2, fields: map[string]int{
+				"metadata.name": 4, "metadata.namespace": 6, "spec.template.spec.containers[0].image": 12, "spec.template.spec.containers[1].image": 14,
+			}}},
+			wantSource: []string{"deploy.yaml"},
+			rendered:   `"name":"x-web","namespace":"team"`,
+		},
+		"an overlay of a base: the base's file; an image the overlay sets has its container's line": {
+			files: map[string]string{
+				"overlays/prod/kustomization.yaml": "resources:\n- ../../base\nimages:\n- name: reg.example.com/web\n  newTag: \"2.0\"\n",
+				"base/kustomization.yaml":          "resources:\n- svc.yaml\n- deploy.yaml\n",
+				"base/deploy.yaml":                 deployYAML,
+				"base/svc.yaml":                    svc,
+			},
+			dir: "overlays/prod",
+			want: []want{
+				{kind: "Service", name: "web", line: 1},
+				{kind: "Deployment", name: "web", line: 2, fields: map[string]int{"spec.template.spec.containers[0].image": 11, "spec.template.spec.containers[1].image": 14}},
+			},
+			wantSource: []string{"base/svc.yaml", "base/deploy.yaml"},
+			rendered:   `"reg.example.com/web:2.0"`,
+		},
+		"one file of several documents": {
+			files: map[string]string{
+				"kustomization.yaml": "resources:\n- all.yaml\nnameSuffix: -v2\n",
+				"all.yaml":           svc + "---\n" + deployYAML,
+			},
+			want: []want{
+				{kind: "Service", name: "web-v2", line: 1},
+				{kind: "Deployment", name: "web-v2", line: 7, fields: map[string]int{"spec.template.spec.containers[0].image": 17}},
+			},
+			wantSource: []string{"all.yaml", "all.yaml"},
+		},
+		"a generated Secret: the kustomization that generates it": {
+			files: map[string]string{
+				"kustomization.yaml": "secretGenerator:\n- name: regcred\n  type: kubernetes.io/dockerconfigjson\n  files: [.dockerconfigjson=config.json]\n",
+				"config.json":        `{"auths":{}}`,
+			},
+			want:       []want{{kind: "Secret", line: 0}},
+			wantSource: []string{"kustomization.yaml"},
+		},
+		"the kustomization asks for origins itself: they stay": {
+			files: map[string]string{
+				"kustomization.yaml": "buildMetadata: [originAnnotations]\nresources:\n- deploy.yaml\n",
+				"deploy.yaml":        deployYAML,
+			},
+			want:       []want{{kind: "Deployment", name: "web", line: 2}},
+			wantSource: []string{"deploy.yaml"},
+			annotated:  true,
+		},
 	}
-	for n, d := range files {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte(d), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	objs, err := Kustomize(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) != 1 || objs[0].Name != "x-web" || objs[0].Namespace != "team" || objs[0].Source != dir || objs[0].Line != 0 {
-		t.Fatalf("objects %+v", objs)
-	}
-	if !strings.Contains(string(objs[0].JSON), `"reg.example.com/web:2.0"`) {
-		t.Errorf("kustomize images transformer not applied: %s", objs[0].JSON)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			for n, d := range tc.files {
+				p := filepath.Join(root, n)
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(d), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			objs, err := Kustomize(filepath.Join(root, tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) != len(tc.want) {
+				t.Fatalf("%d objects, want %d: %+v", len(objs), len(tc.want), objs)
+			}
+			for i, w := range tc.want {
+				o := objs[i]
+				if o.GVK.Kind != w.kind || (w.name != "" && o.Name != w.name) || o.Line != w.line {
+					t.Errorf("object %d: %s %q at line %d, want %s %q at line %d", i, o.GVK.Kind, o.Name, o.Line, w.kind, w.name, w.line)
+				}
+				if want := filepath.Join(root, tc.wantSource[i]); o.Source != want {
+					t.Errorf("object %d: source %s, want %s", i, o.Source, want)
+				}
+				for path, line := range w.fields {
+					if got := o.FieldLine(path); got != line {
+						t.Errorf("object %d: %s at line %d, want %d", i, path, got, line)
+					}
+				}
+				if got := strings.Contains(string(o.JSON), "config.kubernetes.io/origin"); got != tc.annotated {
+					t.Errorf("object %d: origin annotation kept %v, want %v: %s", i, got, tc.annotated, o.JSON)
+				}
+			}
+			if last := objs[len(objs)-1].JSON; !strings.Contains(string(last), tc.rendered) {
+				t.Errorf("the render lacks %s: %s", tc.rendered, last)
+			}
+		})
 	}
 	if _, err := Kustomize(t.TempDir()); err == nil {
 		t.Error("a directory without a kustomization must be an error")

@@ -15,32 +15,53 @@ type fieldLines map[string]int
 // of every mapping value and sequence item. The content itself comes from sigs.k8s.io/yaml, as
 // kubectl reads it; the two agree on structure, which is all that is taken from here.
 func positions(data []byte) (fieldLines, error) {
+	lines := fieldLines{}
+	err := visitDocument(data, func(path string, line int, _ *yamlv3.Node) {
+		if _, ok := lines[path]; !ok {
+			lines[path] = line
+		}
+	})
+	return lines, err
+}
+
+// scalars maps each scalar field of a document (YAML or JSON) to its value, by field path.
+func scalars(data []byte) map[string]string {
+	values := map[string]string{}
+	// A document that does not parse has no values to compare; its caller parsed it already.
+	_ = visitDocument(data, func(path string, _ int, n *yamlv3.Node) {
+		if n.Kind == yamlv3.ScalarNode {
+			values[path] = n.Value
+		}
+	})
+	return values
+}
+
+// visitDocument calls fn for every node of one document, with its field path and the line a
+// reader finds it on.
+func visitDocument(data []byte, fn func(path string, line int, n *yamlv3.Node)) error {
 	var doc yamlv3.Node
 	if err := yamlv3.Unmarshal(data, &doc); err != nil {
-		return fieldLines{}, err
+		return err
 	}
-	lines := fieldLines{}
 	if doc.Kind == yamlv3.DocumentNode && len(doc.Content) == 1 {
-		walk(doc.Content[0], "", lines, 0)
+		visit(doc.Content[0], "", doc.Content[0].Line, fn, 0)
 	}
-	return lines, nil
+	return nil
 }
 
 // maxDepth bounds the walk; Kubernetes objects are far shallower, and yaml.v3 already refuses
 // the alias bombs that could make a document larger than its text.
 const maxDepth = 100
 
-func walk(n *yamlv3.Node, path string, lines fieldLines, depth int) {
+func visit(n *yamlv3.Node, path string, line int, fn func(string, int, *yamlv3.Node), depth int) {
 	if depth > maxDepth {
 		return
 	}
-	if _, ok := lines[path]; !ok {
-		lines[path] = n.Line
-	}
+	fn(path, line, n)
 	switch n.Kind {
 	case yamlv3.AliasNode:
 		if n.Alias != nil {
-			walk(n.Alias, path, lines, depth+1)
+			visit(n.Alias, path, line, fn, depth+1)
 		}
 	case yamlv3.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -53,12 +74,11 @@ func walk(n *yamlv3.Node, path string, lines fieldLines, depth int) {
 				child = path + "." + key.Value
 			}
 			// A key's line is where the user reads the field; a block value starts below it.
-			lines[child] = key.Line
-			walk(value, child, lines, depth+1)
+			visit(value, child, key.Line, fn, depth+1)
 		}
 	case yamlv3.SequenceNode:
 		for i, item := range n.Content {
-			walk(item, path+"["+strconv.Itoa(i)+"]", lines, depth+1)
+			visit(item, path+"["+strconv.Itoa(i)+"]", item.Line, fn, depth+1)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -239,8 +240,23 @@ func TestCheckKustomizeAndLists(t *testing.T) {
 	writeFile(t, dir, "deploy.yaml", deploymentYAML("web", reg.host+"/demo/web:1.0"))
 	writeFile(t, dir, "kustomization.yaml", fmt.Sprintf("resources: [deploy.yaml]\nimages:\n- name: %s/demo/web\n  newTag: \"3.0\"\n", reg.host))
 	code, out, _ := run(t, "", append([]string{"check", "-k", dir}, reg.flags()...)...)
-	if code != exitNotPullable || !strings.Contains(out, dir+": Deployment/web spec.template.spec.containers[0].image: pullguard: tag \"3.0\" not found") {
+	// The tag the kustomization set is not on the image line of deploy.yaml: the finding is at
+	// its container.
+	if code != exitNotPullable || !strings.Contains(out, filepath.Join(dir, "deploy.yaml")+":13: Deployment/web spec.template.spec.containers[0].image: pullguard: tag \"3.0\" not found") {
 		t.Errorf("kustomize: exit %d\n%s", code, out)
+	}
+	base, overlay := filepath.Join(dir, "base"), filepath.Join(dir, "overlay")
+	for _, d := range []string{base, overlay} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, base, "deploy.yaml", deploymentYAML("api", reg.host+"/demo/web:1.O"))
+	writeFile(t, base, "kustomization.yaml", "resources: [deploy.yaml]\n")
+	writeFile(t, overlay, "kustomization.yaml", "resources: [../base]\nnamePrefix: prod-\n")
+	code, out, errOut := run(t, "", append([]string{"check", "-k", overlay}, reg.flags()...)...)
+	if code != exitNotPullable || !strings.Contains(out, filepath.Join(base, "deploy.yaml")+":14: Deployment/prod-api spec.template.spec.containers[0].image: pullguard: tag \"1.O\" not found") {
+		t.Errorf("kustomize overlay: exit %d\n%s%s", code, out, errOut)
 	}
 
 	list := fmt.Sprintf(`{"apiVersion":"v1","kind":"List","items":[
