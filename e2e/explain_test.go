@@ -20,10 +20,12 @@ import (
 // (there is no kubelet in the bed): the waiting reason of pkg/kubelet/images/types.go, and an
 // events.k8s.io Event with reason Failed and note `Failed to pull image %q: %v`
 // (pkg/kubelet/images/image_manager.go) about spec.containers{NAME}, the runtime's text being
-// containerd's.
+// containerd's. It runs as a user bound to the README's pullguard-explain ClusterRole
+// (manifests/cli/rbac.yaml) and nothing more.
 func TestExplain(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "explain", admission.ModeWarn)
+	kubeconfig := rbacUser(t, "pullguard-explain")
 	ctx := t.Context()
 	cases := map[string]struct {
 		image, runtimeErr string
@@ -79,7 +81,7 @@ func TestExplain(t *testing.T) {
 
 			var out, errOut bytes.Buffer
 			code := app.Main(ctx, []string{"explain", "pod/" + podName, "-n", ns,
-				"--kubeconfig", bed.ControlPlane.KubeconfigPath,
+				"--kubeconfig", kubeconfig,
 				"--allow-private-registries=127.0.0.1,localhost", "--registry-ca-file=" + bed.LoopbackCAFile(),
 			}, app.IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 			t.Logf("$ pullguard explain pod/%s -n %s\n%s%s[exit %d]", podName, ns, out.String(), errOut.String(), code)
