@@ -102,11 +102,10 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 
 // fresh returns the cached verdict for key if it has not expired.
 func (c *Checker) fresh(key string) (Verdict, bool) {
-	v, ok := c.verdicts.Get(key)
+	e, ok := c.verdicts.Get(key)
 	if !ok {
 		return Verdict{}, false
 	}
-	e := v.(*cacheEntry)
 	if c.clock.Now().After(e.freshUntil) {
 		return Verdict{}, false
 	}
@@ -140,8 +139,7 @@ func (c *Checker) fly(ctx context.Context, key string, p *probe) Verdict {
 
 	now := c.clock.Now()
 	if v.Outcome == Unverifiable && c.opts.StaleOnError {
-		if old, ok := c.verdicts.Get(key); ok {
-			e := old.(*cacheEntry)
+		if e, ok := c.verdicts.Get(key); ok {
 			if e.verdict.Outcome == Pullable {
 				c.metrics.cache.WithLabelValues(cacheStale).Inc()
 				stale := cloneVerdict(e.verdict)
@@ -159,7 +157,8 @@ func (c *Checker) fly(ctx context.Context, key string, p *probe) Verdict {
 	if v.Outcome == Pullable && c.opts.StaleOnError {
 		keep += c.opts.StaleTTL
 	}
-	c.verdicts.Add(key, &cacheEntry{verdict: cloneVerdict(v), checked: now, freshUntil: now.Add(ttl)}, keep)
+	e := &cacheEntry{verdict: cloneVerdict(v), checked: now, freshUntil: now.Add(ttl)}
+	c.verdicts.Add(key, e, verdictWeight(key, e), keep)
 	return v
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/utils/lru"
 
+	"github.com/pullguard/pullguard/internal/weightedlru"
 	"github.com/pullguard/pullguard/pkg/registry/egress"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 	"github.com/pullguard/pullguard/pkg/registry/reference"
@@ -25,11 +26,11 @@ type Checker struct {
 	clock   cache.Clock
 	metrics *metrics
 	pullers *pullerPool
-	// verdicts caches registry verdicts by cacheKey; entries are *cacheEntry.
-	verdicts *cache.LRUExpireCache
-	// indexes caches image platforms by digest (an index's children, a single image's config);
-	// content under a digest never changes.
-	indexes *lru.Cache
+	// verdicts caches registry verdicts by cacheKey.
+	verdicts *weightedlru.Cache[string, *cacheEntry]
+	// indexes caches image platforms by digest (an index's children, indexChildren; a single
+	// image's config, *v1.Platform); content under a digest never changes.
+	indexes *weightedlru.Cache[string, any]
 	// repos caches repositories parsed for credential matching (keyring.ParseRepo), which every
 	// check, cached or not, matches against the pod's secrets.
 	repos   *lru.Cache
@@ -69,15 +70,16 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 		return nil, fmt.Errorf("building the registry transport: %w", err)
 	}
 	upstream := &upstreamTransport{inner: rt, sem: semaphore.NewWeighted(int64(opts.MaxConcurrentRequests)), metrics: m,
-		hosts: newHostSlots(opts.Limits.MaxRequestsPerHost), exchangeTimeout: opts.Limits.ExchangeTimeout}
+		hosts: newKeySlots(opts.Limits.MaxRequestsPerHost), domains: newKeySlots(opts.Limits.MaxRequestsPerDomain),
+		exchangeTimeout: opts.Limits.ExchangeTimeout}
 	retry := &retryTransport{inner: upstream, retries: opts.MaxRetries, backoff: opts.RetryBackoff}
 	return &Checker{
 		opts:     opts,
 		clock:    clock,
 		metrics:  m,
 		pullers:  newPullerPool(&namespaceTransport{inner: retry}, opts.UserAgent),
-		verdicts: cache.NewLRUExpireCacheWithClock(opts.CacheSize, clock),
-		indexes:  lru.New(opts.IndexCacheSize),
+		verdicts: weightedlru.New[string, *cacheEntry](opts.CacheSize, opts.CacheBytes, clock),
+		indexes:  weightedlru.New[string, any](opts.IndexCacheSize, opts.IndexCacheBytes, clock),
 		repos:    lru.New(repoCacheSize),
 
 		nodeCredentialRegistries: keyring.ParsePatterns(opts.NodeCredentialRegistries),

@@ -101,6 +101,11 @@ func TestNewValidates(t *testing.T) {
 	tests := map[string]func(*Options){
 		"retries":           func(o *Options) { o.MaxRetries = 4 },
 		"cache size":        func(o *Options) { o.CacheSize = 0 },
+		"cache bytes":       func(o *Options) { o.CacheBytes = minCacheBytes - 1 },
+		"index cache bytes": func(o *Options) { o.IndexCacheBytes = 0 },
+		"per-host over per-domain": func(o *Options) {
+			o.Limits.MaxRequestsPerHost, o.Limits.MaxRequestsPerDomain = 8, 4
+		},
 		"concurrency":       func(o *Options) { o.MaxConcurrentRequests = 0 },
 		"egress timeouts":   func(o *Options) { o.Egress.DialTimeout = 0 },
 		"missing CA file":   func(o *Options) { o.Egress.CAFile = "/nonexistent/ca.pem" },

@@ -63,14 +63,16 @@
 //
 // # Cache and coalescing
 //
-// Verdicts are cached in a bounded LRU keyed by the reference the runtime pulls, the candidate
+// Verdicts are cached in an LRU bounded by entries and by bytes (what each verdict's texts and
+// lists weigh, Options.CacheBytes; image platforms likewise, IndexCacheBytes), keyed by the reference the runtime pulls, the candidate
 // credentials' fingerprints in order, the platform set and the keyring's explanation lines,
 // with separate TTLs for tags, digests, NotPullable and Unverifiable (0: not cached). With
 // StaleOnError an expired Pullable verdict is kept for StaleTTL and served, with a note, when a
 // fresh check is Unverifiable. Identical concurrent checks share one registry round trip
 // (singleflight); the shared flight runs detached from the first caller's cancellation but
 // within its deadline, and a caller with a longer deadline retries a flight that ran out of
-// time. A global semaphore bounds round trips in flight.
+// time. A global semaphore bounds round trips in flight, and each host and each registrable
+// domain may hold only a share of it (Limits.MaxRequestsPerHost, MaxRequestsPerDomain).
 //
 // # Metrics
 //

@@ -2,42 +2,48 @@ package registry
 
 import (
 	"context"
+	"net"
+	"net/netip"
+	"strings"
 	"sync"
+
+	"golang.org/x/net/publicsuffix"
 )
 
-// hostSlots caps the round trips in flight to one host, so that a registry that holds its
-// requests open (a trickled body, a hang) fills its own slots and not every slot of the global
-// semaphore: checks of healthy registries go on. Hosts without requests in flight are
+// keySlots caps the round trips in flight per key: per host (Limits.MaxRequestsPerHost) and per
+// registrable domain (Limits.MaxRequestsPerDomain), so that a registry that holds its requests
+// open (a trickled body, a hang) fills its own slots and not every slot of the global
+// semaphore: checks of healthy registries go on. Keys without requests in flight are
 // forgotten, so the map is bounded by the requests in flight.
-type hostSlots struct {
-	max   int
-	mu    sync.Mutex
-	hosts map[string]*hostSlot
+type keySlots struct {
+	max  int
+	mu   sync.Mutex
+	keys map[string]*keySlot
 }
 
-type hostSlot struct {
+type keySlot struct {
 	slots chan struct{}
 	users int
 }
 
-func newHostSlots(max int) *hostSlots {
-	return &hostSlots{max: max, hosts: map[string]*hostSlot{}}
+func newKeySlots(max int) *keySlots {
+	return &keySlots{max: max, keys: map[string]*keySlot{}}
 }
 
-// acquire waits for a slot of host until ctx ends, and returns the function that frees it.
-func (h *hostSlots) acquire(ctx context.Context, host string) (func(), error) {
+// acquire waits for a slot of key until ctx ends, and returns the function that frees it.
+func (h *keySlots) acquire(ctx context.Context, key string) (func(), error) {
 	h.mu.Lock()
-	s, ok := h.hosts[host]
+	s, ok := h.keys[key]
 	if !ok {
-		s = &hostSlot{slots: make(chan struct{}, h.max)}
-		h.hosts[host] = s
+		s = &keySlot{slots: make(chan struct{}, h.max)}
+		h.keys[key] = s
 	}
 	s.users++
 	h.mu.Unlock()
 	forget := func() {
 		h.mu.Lock()
 		if s.users--; s.users == 0 {
-			delete(h.hosts, host)
+			delete(h.keys, key)
 		}
 		h.mu.Unlock()
 	}
@@ -48,4 +54,29 @@ func (h *hostSlots) acquire(ctx context.Context, host string) (func(), error) {
 		forget()
 		return nil, ctx.Err()
 	}
+}
+
+// registrableDomain is what one party controls of a registry host[:port]: its registrable
+// domain (the public suffix plus one label, publicsuffix.EffectiveTLDPlusOne: a.evil.example and
+// b.evil.example are one, and so are two tenants' hosts only where the public suffix list does
+// not separate them). An IPv4 literal is itself; an IPv6 literal is its /64, the smallest
+// allocation a network is given, which holds more addresses than anyone could use apart. A
+// name that is itself a public suffix, or has none, is itself.
+func registrableDomain(hostport string) string {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if addr, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		addr = addr.Unmap().WithZone("")
+		if addr.Is6() {
+			return netip.PrefixFrom(addr, 64).Masked().String()
+		}
+		return addr.String()
+	}
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
 }

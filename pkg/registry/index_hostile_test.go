@@ -14,23 +14,34 @@ import (
 	"github.com/pullguard/pullguard/internal/testregistry"
 )
 
-// hostileIndex is an image index of n children with distinct platforms in as few bytes as the
-// format allows (85,000 fit under the 4 MiB manifest cap), optionally with a linux/amd64 child
-// first.
-func hostileIndex(n int, withAMD64 bool) []byte {
+// rawIndex is an image index of n children that have nothing but a platform, platform(i), in
+// as few bytes as the format allows.
+func rawIndex(n int, platform func(i int) (os, arch string)) []byte {
 	var b strings.Builder
 	b.WriteString(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`)
-	if withAMD64 {
-		b.WriteString(`{"platform":{"architecture":"amd64","os":"linux"}},`)
-	}
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"platform":{"architecture":"a%d","os":"o"}}`, i)
+		os, arch := platform(i)
+		fmt.Fprintf(&b, `{"platform":{"architecture":%q,"os":%q}}`, arch, os)
 	}
 	b.WriteString(`]}`)
 	return []byte(b.String())
+}
+
+// hostileIndex is an image index of n children with distinct platforms (85,000 fit under the
+// 4 MiB manifest cap), optionally with a linux/amd64 child first.
+func hostileIndex(n int, withAMD64 bool) []byte {
+	if !withAMD64 {
+		return rawIndex(n, func(i int) (string, string) { return "o", fmt.Sprintf("a%d", i) })
+	}
+	return rawIndex(n+1, func(i int) (string, string) {
+		if i == 0 {
+			return "linux", "amd64"
+		}
+		return "o", fmt.Sprintf("a%d", i-1)
+	})
 }
 
 const hostileChildren = 85_000

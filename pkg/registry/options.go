@@ -30,11 +30,16 @@ type Options struct {
 	// RetryBackoff is the pause before a retry.
 	RetryBackoff time.Duration
 
-	// CacheSize bounds the verdict cache (entries, LRU).
-	CacheSize int
-	// IndexCacheSize bounds the per-digest cache of image platforms: an index's children, a
-	// single-platform image's config (entries, LRU).
-	IndexCacheSize int
+	// CacheSize and CacheBytes bound the verdict cache (LRU), in entries and in what its
+	// entries weigh: a verdict's texts and lists come from registries, and counting entries
+	// alone would let a few thousand hostile ones fill the memory limit.
+	CacheSize  int
+	CacheBytes int64
+	// IndexCacheSize and IndexCacheBytes bound the per-digest cache of image platforms (LRU):
+	// an index's children, a single-platform image's config. One hostile index keeps up to
+	// Limits.MaxIndexChildren platforms of its own spelling.
+	IndexCacheSize  int
+	IndexCacheBytes int64
 	// PositiveTTL is how long a Pullable verdict for a tag is reused.
 	PositiveTTL time.Duration
 	// DigestTTL is how long a Pullable verdict for a digest-pinned reference is reused.
@@ -110,7 +115,9 @@ func DefaultOptions() Options {
 		MaxRetries:               1,
 		RetryBackoff:             100 * time.Millisecond,
 		CacheSize:                100_000,
+		CacheBytes:               96 << 20,
 		IndexCacheSize:           10_000,
+		IndexCacheBytes:          16 << 20,
 		PositiveTTL:              5 * time.Minute,
 		DigestTTL:                24 * time.Hour,
 		NegativeTTL:              30 * time.Second,
@@ -125,6 +132,11 @@ func DefaultOptions() Options {
 		Limits:                   DefaultLimits(),
 	}
 }
+
+// minCacheBytes is the least a cache may weigh: a verdict at the message limits weighs up to
+// about 300 KB. An entry heavier than its whole cache is not kept (the platforms of an index
+// may weigh up to the manifest cap): it is asked for again next time.
+const minCacheBytes = 1 << 20
 
 // ConfigSection is the key of the registry engine's section in every pullguard config file;
 // the paths of Validate's errors start with it.
@@ -160,7 +172,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	b.Int(&o.MaxConcurrentRequests, "registry-max-concurrent-requests", "maxConcurrentRequests",
 		"Registry round trips in flight across all admissions.")
 	b.Int(&o.CacheSize, "cache-size", "cache.size", "Verdicts kept in the cache (LRU entries).")
+	b.Int64(&o.CacheBytes, "cache-bytes", "cache.bytes",
+		"What the verdicts kept in the cache may weigh in all, in bytes (at least 1 MiB); the least recently used go first, as past --cache-size.")
 	b.Int(&o.IndexCacheSize, "cache-index-size", "cache.indexSize", "Image index platform lists kept in the cache (LRU entries).")
+	b.Int64(&o.IndexCacheBytes, "cache-index-bytes", "cache.indexBytes",
+		"What the image platform lists kept in the cache may weigh in all, in bytes (at least 1 MiB).")
 	b.Duration(&o.PositiveTTL, "cache-positive-ttl", "cache.positiveTTL", "How long a pullable verdict for a tag is reused.")
 	b.Duration(&o.DigestTTL, "cache-digest-ttl", "cache.digestTTL", "How long a pullable verdict for a digest is reused.")
 	b.Duration(&o.NegativeTTL, "cache-negative-ttl", "cache.negativeTTL", "How long a not-pullable verdict is reused.")
@@ -191,6 +207,14 @@ func (o Options) Validate() field.ErrorList {
 	}{{"size", o.CacheSize}, {"indexSize", o.IndexCacheSize}} {
 		if n.v < 1 {
 			errs = append(errs, field.Invalid(c.Child(n.name), n.v, "registry cache sizes must be positive"))
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"bytes", o.CacheBytes}, {"indexBytes", o.IndexCacheBytes}} {
+		if n.v < minCacheBytes {
+			errs = append(errs, field.Invalid(c.Child(n.name), n.v, fmt.Sprintf("registry cache bytes must be at least %d (1 MiB)", minCacheBytes)))
 		}
 	}
 	for _, d := range []struct {

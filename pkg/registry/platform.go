@@ -20,7 +20,8 @@ import (
 // indexPlatforms returns the distinct platforms of an image index's first MaxIndexChildren
 // children (nil for a child without a platform field) and how many children the index lists.
 // An index's content is fixed by its digest, so the list is fetched at most once per digest
-// (one GET by digest) and then served from the LRU, which holds only the distinct platforms.
+// (one GET by digest) and then served from the cache, which holds only the distinct platforms
+// and weighs them (Options.IndexCacheBytes).
 func (c *Checker) indexPlatforms(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash, manifest []byte) (indexChildren, error) {
 	key := digest.String()
 	if v, ok := c.indexes.Get(key); ok {
@@ -50,7 +51,7 @@ func (c *Checker) indexPlatforms(ctx context.Context, p *remote.Puller, repo nam
 		}
 	}
 	children.read = min(len(im.Manifests), c.opts.Limits.MaxIndexChildren)
-	c.indexes.Add(key, children)
+	c.indexes.Add(key, children, indexWeight(key, children), 0)
 	return children, nil
 }
 
@@ -103,7 +104,7 @@ func (c *Checker) imagePlatform(ctx context.Context, p *remote.Puller, repo name
 	if cf.OS != "" && cf.Architecture != "" {
 		plat = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
 	}
-	c.indexes.Add(key, plat)
+	c.indexes.Add(key, plat, configWeight(key, plat), 0)
 	return plat, nil
 }
 

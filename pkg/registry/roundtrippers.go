@@ -113,8 +113,9 @@ type upstreamTransport struct {
 	inner   http.RoundTripper
 	sem     *semaphore.Weighted
 	metrics *metrics
-	// hosts caps the round trips to one host (Limits.MaxRequestsPerHost).
-	hosts *hostSlots
+	// hosts and domains cap the round trips to one host and to one registrable domain
+	// (Limits.MaxRequestsPerHost, MaxRequestsPerDomain).
+	hosts, domains *keySlots
 	// exchangeTimeout bounds a whole round trip, body included (Limits.ExchangeTimeout): the
 	// transport's own timeouts end with the response headers, and a registry may then trickle
 	// its body for as long as it likes.
@@ -124,17 +125,26 @@ type upstreamTransport struct {
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.exchangeTimeout)
 	req = req.WithContext(ctx)
+	// Narrowest first: a request waiting for its domain's or the global slots holds only a slot
+	// of its own host, which no other host needs.
 	freeHost, err := t.hosts.acquire(ctx, req.URL.Host)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	if err := t.sem.Acquire(ctx, 1); err != nil {
+	freeDomain, err := t.domains.acquire(ctx, registrableDomain(req.URL.Host))
+	if err != nil {
 		freeHost()
 		cancel()
 		return nil, err
 	}
-	release := sync.OnceFunc(func() { t.sem.Release(1); freeHost(); cancel() })
+	if err := t.sem.Acquire(ctx, 1); err != nil {
+		freeDomain()
+		freeHost()
+		cancel()
+		return nil, err
+	}
+	release := sync.OnceFunc(func() { t.sem.Release(1); freeDomain(); freeHost(); cancel() })
 	t.metrics.upstream.WithLabelValues(requestKind(req)).Inc()
 	resp, err := t.inner.RoundTrip(req)
 	if err != nil {

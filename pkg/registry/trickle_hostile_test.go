@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,8 +15,8 @@ import (
 )
 
 // trickleRegistry answers manifest HEADs without a digest (so the engine GETs them) and
-// trickles each GET's body one byte every 20 ms for as long as the client reads.
-func trickleRegistry(t *testing.T, e *env, host string) *atomic.Int64 {
+// trickles each GET's body one byte every 20 ms for as long as the client reads, as hosts.
+func trickleRegistry(t *testing.T, e *env, hosts ...string) *atomic.Int64 {
 	t.Helper()
 	var inFlight atomic.Int64
 	serveTLS(t, e.ca, e.net, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +45,7 @@ func trickleRegistry(t *testing.T, e *env, host string) *atomic.Int64 {
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
-	}), host)
+	}), hosts...)
 	return &inFlight
 }
 
@@ -86,4 +87,62 @@ func TestTricklingRegistry(t *testing.T) {
 		v := c.Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/app:v1"})
 		assertVerdict(t, v, Pullable, ClassOK, nil, nil)
 	})
+	t.Run("many host names of one domain cannot hold every slot", func(t *testing.T) {
+		e := newEnv(t)
+		var hosts []string
+		for i := range 6 {
+			hosts = append(hosts, fmt.Sprintf("h%d.evil.example.net", i))
+		}
+		inFlight := trickleRegistry(t, e, hosts...)
+		healthy := e.registry(testregistry.Config{}, "reg.example.com")
+		push(t, healthy, "team/app:v1")
+		opts := e.options()
+		// Six hosts at two each would hold all eight slots; their domain gets four.
+		opts.MaxConcurrentRequests = 8
+		opts.Limits.MaxRequestsPerHost, opts.Limits.MaxRequestsPerDomain = 2, 4
+		opts.Limits.ExchangeTimeout = 20 * time.Second
+		c := e.checker(opts)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, h := range hosts {
+			for _, tag := range []string{"a", "b", "c"} {
+				wg.Go(func() { c.Check(ctx, Request{Image: h + "/team/app:" + tag}) })
+			}
+		}
+		t.Cleanup(func() { cancel(); wg.Wait() })
+		for deadline := time.Now().Add(10 * time.Second); inFlight.Load() < 4 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // a request past the cap would show by now
+		if n := inFlight.Load(); n != 4 {
+			t.Fatalf("%d trickled requests in flight, want the per-domain cap of 4", n)
+		}
+		v := c.Check(ctxTimeout(t, 10*time.Second), Request{Image: "reg.example.com/team/app:v1"})
+		assertVerdict(t, v, Pullable, ClassOK, nil, nil)
+	})
+}
+
+func TestRegistrableDomain(t *testing.T) {
+	tests := map[string]string{
+		"reg.example.com":             "example.com",
+		"a.b.evil.example.net:5000":   "example.net",
+		"registry-1.docker.io":        "docker.io",
+		"Reg.Example.COM.":            "example.com",
+		"us-docker.pkg.dev":           "pkg.dev",
+		"alice.github.io":             "alice.github.io", // a private suffix of the list
+		"github.io":                   "github.io",       // a public suffix is itself
+		"localhost:5000":              "localhost",
+		"203.0.113.7:443":             "203.0.113.7",
+		"[2001:db8:1:2:3:4:5:6]:5000": "2001:db8:1:2::/64",
+		"[2001:db8:1:2::ffff]":        "2001:db8:1:2::/64",
+		"[::ffff:203.0.113.7]:443":    "203.0.113.7",
+		"[fe80::1%25eth0]:5000":       "fe80::/64",
+	}
+	for host, want := range tests {
+		t.Run(host, func(t *testing.T) {
+			if got := registrableDomain(host); got != want {
+				t.Errorf("registrableDomain(%q) = %q, want %q", host, got, want)
+			}
+		})
+	}
 }
