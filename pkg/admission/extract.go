@@ -50,7 +50,7 @@ func (w *Workload) Kind() string { return w.w.gk.Kind }
 func (w *Workload) Name() string { return w.w.name() }
 
 // Namespace is the object's namespace as written ("" when the manifest names none).
-func (w *Workload) Namespace() string { return w.w.meta.GetNamespace() }
+func (w *Workload) Namespace() string { return w.w.meta.Namespace }
 
 // Template reports whether the object carries a pod template (its pods get the
 // ServiceAccount's pull secrets when the template lists none) rather than being a Pod.

@@ -15,6 +15,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -244,6 +245,23 @@ func deployment(mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
 		m(d)
 	}
 	return d
+}
+
+// kindObjects is one object of every kind the webhook checks, named by kind, each with meta and
+// the pod template tmpl (a Pod gets tmpl's metadata and spec).
+func kindObjects(meta metav1.ObjectMeta, tmpl corev1.PodTemplateSpec) map[string]client.Object {
+	podMeta := meta
+	podMeta.Labels, podMeta.Annotations = tmpl.Labels, tmpl.Annotations
+	return map[string]client.Object{
+		"Pod":                   &corev1.Pod{ObjectMeta: podMeta, Spec: tmpl.Spec},
+		"Deployment":            &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Template: tmpl}},
+		"StatefulSet":           &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Template: tmpl}},
+		"DaemonSet":             &appsv1.DaemonSet{ObjectMeta: meta, Spec: appsv1.DaemonSetSpec{Template: tmpl}},
+		"ReplicaSet":            &appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Template: tmpl}},
+		"ReplicationController": &corev1.ReplicationController{ObjectMeta: meta, Spec: corev1.ReplicationControllerSpec{Template: &tmpl}},
+		"Job":                   &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{Template: tmpl}},
+		"CronJob":               &batchv1.CronJob{ObjectMeta: meta, Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}},
+	}
 }
 
 func namespace(name string, labels map[string]string) *corev1.Namespace {

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	kjson "sigs.k8s.io/json"
 )
 
 // mirrorPodAnnotation marks static pods the kubelet mirrors into the API: the kubelet runs
@@ -29,15 +28,20 @@ type kindSpec struct {
 	// when the template has no imagePullSecrets (the ServiceAccount admission plugin only
 	// does that for Pods).
 	template bool
-	newObj   func() runtime.Object
-	// podSpec returns the pod spec inside obj (nil when the object has none, like a
-	// ReplicationController without a template) and its field path.
+	// shape and specPath say where the pod spec is, for the partial decode of an admission.
+	shape    shape
+	specPath *field.Path
+	// newObj and podSpec are the typed object, for PodSpecOf: podSpec returns the pod spec
+	// inside obj (nil when the object has none, like a ReplicationController without a
+	// template) and its field path.
+	newObj  func() runtime.Object
 	podSpec func(runtime.Object) (*corev1.PodSpec, *field.Path)
 }
 
 var (
 	specPath         = field.NewPath("spec")
 	templateSpecPath = specPath.Child("template", "spec")
+	cronJobSpecPath  = specPath.Child("jobTemplate", "spec", "template", "spec")
 )
 
 func templateSpec(t *corev1.PodTemplateSpec) (*corev1.PodSpec, *field.Path) {
@@ -47,30 +51,30 @@ func templateSpec(t *corev1.PodTemplateSpec) (*corev1.PodSpec, *field.Path) {
 // kinds are the kinds the webhook checks, by exact GroupVersionKind (what the
 // ValidatingWebhookConfiguration sends with matchPolicy Equivalent).
 var kinds = map[schema.GroupVersionKind]kindSpec{
-	corev1.SchemeGroupVersion.WithKind("Pod"): {label: "Pod",
+	corev1.SchemeGroupVersion.WithKind("Pod"): {label: "Pod", shape: podShape, specPath: specPath,
 		newObj:  func() runtime.Object { return &corev1.Pod{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) { return &o.(*corev1.Pod).Spec, specPath }},
-	appsv1.SchemeGroupVersion.WithKind("Deployment"): {label: "Deployment", template: true,
+	appsv1.SchemeGroupVersion.WithKind("Deployment"): {label: "Deployment", template: true, shape: templateShape, specPath: templateSpecPath,
 		newObj: func() runtime.Object { return &appsv1.Deployment{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
 			return templateSpec(&o.(*appsv1.Deployment).Spec.Template)
 		}},
-	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): {label: "StatefulSet", template: true,
+	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): {label: "StatefulSet", template: true, shape: templateShape, specPath: templateSpecPath,
 		newObj: func() runtime.Object { return &appsv1.StatefulSet{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
 			return templateSpec(&o.(*appsv1.StatefulSet).Spec.Template)
 		}},
-	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): {label: "DaemonSet", template: true,
+	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): {label: "DaemonSet", template: true, shape: templateShape, specPath: templateSpecPath,
 		newObj: func() runtime.Object { return &appsv1.DaemonSet{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
 			return templateSpec(&o.(*appsv1.DaemonSet).Spec.Template)
 		}},
-	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): {label: "ReplicaSet", template: true,
+	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): {label: "ReplicaSet", template: true, shape: templateShape, specPath: templateSpecPath,
 		newObj: func() runtime.Object { return &appsv1.ReplicaSet{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
 			return templateSpec(&o.(*appsv1.ReplicaSet).Spec.Template)
 		}},
-	corev1.SchemeGroupVersion.WithKind("ReplicationController"): {label: "ReplicationController", template: true,
+	corev1.SchemeGroupVersion.WithKind("ReplicationController"): {label: "ReplicationController", template: true, shape: templateShape, specPath: templateSpecPath,
 		newObj: func() runtime.Object { return &corev1.ReplicationController{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
 			if t := o.(*corev1.ReplicationController).Spec.Template; t != nil {
@@ -78,16 +82,15 @@ var kinds = map[schema.GroupVersionKind]kindSpec{
 			}
 			return nil, templateSpecPath
 		}},
-	batchv1.SchemeGroupVersion.WithKind("Job"): {label: "Job", template: true,
+	batchv1.SchemeGroupVersion.WithKind("Job"): {label: "Job", template: true, shape: templateShape, specPath: templateSpecPath,
 		newObj: func() runtime.Object { return &batchv1.Job{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
 			return templateSpec(&o.(*batchv1.Job).Spec.Template)
 		}},
-	batchv1.SchemeGroupVersion.WithKind("CronJob"): {label: "CronJob", template: true,
+	batchv1.SchemeGroupVersion.WithKind("CronJob"): {label: "CronJob", template: true, shape: cronJobShape, specPath: cronJobSpecPath,
 		newObj: func() runtime.Object { return &batchv1.CronJob{} },
 		podSpec: func(o runtime.Object) (*corev1.PodSpec, *field.Path) {
-			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template.Spec,
-				specPath.Child("jobTemplate", "spec", "template", "spec")
+			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template.Spec, cronJobSpecPath
 		}},
 }
 
@@ -110,12 +113,15 @@ func kindLabel(gvk metav1.GroupVersionKind) string {
 
 const kindOther = "other"
 
-// workload is what every admitted object reduces to.
+// workload is what every admitted object reduces to (see decodeWorkload).
 type workload struct {
 	kind kindSpec
 	gk   schema.GroupKind
-	meta metav1.Object
-	// spec is never nil; specPath is its field path (spec, spec.template.spec, ...).
+	meta partialMeta
+	// mirror: a Pod with the mirror annotation.
+	mirror bool
+	// spec is never nil and holds only what the decision reads; specPath is its field path
+	// (spec, spec.template.spec, ...).
 	spec     *corev1.PodSpec
 	specPath *field.Path
 }
@@ -129,33 +135,16 @@ type decodeError struct {
 func (e *decodeError) Error() string { return fmt.Sprintf("decoding %s: %v", e.which, e.err) }
 func (e *decodeError) Unwrap() error { return e.err }
 
-// decodeWorkload decodes the object as the API server's JSON serializer does (case-sensitive
-// field names, unknown fields ignored). The request's kind already says what the object is, so
-// the serializer's first pass, which reads apiVersion and kind out of the JSON, is not needed:
-// it was a third of the decoding time.
-func decodeWorkload(k kindSpec, gvk schema.GroupVersionKind, raw runtime.RawExtension, which string) (*workload, error) {
-	if len(raw.Raw) == 0 {
-		return nil, &decodeError{which: which, err: fmt.Errorf("%s is empty", which)}
-	}
-	obj := k.newObj()
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw.Raw, obj); err != nil {
-		return nil, &decodeError{which: which, err: err}
-	}
-	spec, p := k.specOf(obj)
-	return &workload{kind: k, gk: gvk.GroupKind(), meta: obj.(metav1.Object), spec: spec, specPath: p}, nil
-}
-
 // name is the object's name for messages; on CREATE with generateName there is none yet.
 func (w *workload) name() string {
-	if n := w.meta.GetName(); n != "" {
-		return n
+	if w.meta.Name != "" {
+		return w.meta.Name
 	}
-	return w.meta.GetGenerateName()
+	return w.meta.GenerateName
 }
 
 func (w *workload) mirrorPod() bool {
-	_, ok := w.meta.GetAnnotations()[mirrorPodAnnotation]
-	return !w.kind.template && ok
+	return !w.kind.template && w.mirror
 }
 
 // serviceAccountName is the ServiceAccount the pods will run as, defaulted as the

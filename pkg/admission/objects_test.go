@@ -22,6 +22,7 @@ import (
 func TestEveryKindIsDeniedWithItsFieldPath(t *testing.T) {
 	meta := metav1.ObjectMeta{Name: "web", Namespace: testNS}
 	tmpl := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: badImage}}}}
+	objs := kindObjects(meta, tmpl)
 	tests := map[string]struct {
 		obj  client.Object
 		kind string
@@ -29,20 +30,13 @@ func TestEveryKindIsDeniedWithItsFieldPath(t *testing.T) {
 	}{
 		"Pod": {obj: pod(func(p *corev1.Pod) { p.Spec.Containers[0].Image = badImage }),
 			kind: "Pod", path: "spec.containers[0].image"},
-		"Deployment": {obj: &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Template: tmpl}},
-			kind: "Deployment.apps", path: "spec.template.spec.containers[0].image"},
-		"StatefulSet": {obj: &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Template: tmpl}},
-			kind: "StatefulSet.apps", path: "spec.template.spec.containers[0].image"},
-		"DaemonSet": {obj: &appsv1.DaemonSet{ObjectMeta: meta, Spec: appsv1.DaemonSetSpec{Template: tmpl}},
-			kind: "DaemonSet.apps", path: "spec.template.spec.containers[0].image"},
-		"ReplicaSet": {obj: &appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Template: tmpl}},
-			kind: "ReplicaSet.apps", path: "spec.template.spec.containers[0].image"},
-		"ReplicationController": {obj: &corev1.ReplicationController{ObjectMeta: meta, Spec: corev1.ReplicationControllerSpec{Template: &tmpl}},
-			kind: "ReplicationController", path: "spec.template.spec.containers[0].image"},
-		"Job": {obj: &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{Template: tmpl}},
-			kind: "Job.batch", path: "spec.template.spec.containers[0].image"},
-		"CronJob": {obj: &batchv1.CronJob{ObjectMeta: meta, Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}},
-			kind: "CronJob.batch", path: "spec.jobTemplate.spec.template.spec.containers[0].image"},
+		"Deployment":            {obj: objs["Deployment"], kind: "Deployment.apps", path: "spec.template.spec.containers[0].image"},
+		"StatefulSet":           {obj: objs["StatefulSet"], kind: "StatefulSet.apps", path: "spec.template.spec.containers[0].image"},
+		"DaemonSet":             {obj: objs["DaemonSet"], kind: "DaemonSet.apps", path: "spec.template.spec.containers[0].image"},
+		"ReplicaSet":            {obj: objs["ReplicaSet"], kind: "ReplicaSet.apps", path: "spec.template.spec.containers[0].image"},
+		"ReplicationController": {obj: objs["ReplicationController"], kind: "ReplicationController", path: "spec.template.spec.containers[0].image"},
+		"Job":                   {obj: objs["Job"], kind: "Job.batch", path: "spec.template.spec.containers[0].image"},
+		"CronJob":               {obj: objs["CronJob"], kind: "CronJob.batch", path: "spec.jobTemplate.spec.template.spec.containers[0].image"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
