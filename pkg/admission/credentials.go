@@ -71,7 +71,7 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 			secrets = append(secrets, *r.secret)
 		}
 	}
-	creds.keyring = keyring.FromSecrets(secrets)
+	creds.keyring = h.keyrings.get(secrets)
 	for _, n := range creds.keyring.Ignored() {
 		creds.notes = append(creds.notes, attributed(secretsPath, n))
 	}

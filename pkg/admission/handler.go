@@ -31,6 +31,8 @@ type Handler struct {
 	cfg     Config
 	checker Checker
 	objects *objectCache
+	// keyrings holds the keyrings built from the pull secrets objects serves.
+	keyrings *keyringCache
 	// informers serves Namespace metadata and slimmed Nodes (see InformerOptions).
 	informers client.Reader
 	metrics   *Metrics
@@ -67,6 +69,7 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 		cfg:                 cfg,
 		checker:             checker,
 		objects:             newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
+		keyrings:            newKeyringCache(cfg.SecretCacheTTL),
 		informers:           informers,
 		metrics:             metrics,
 		exemptNamespaces:    sets.New(cfg.ExemptNamespaces...),
