@@ -224,11 +224,16 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 
 // addVerdict turns a verdict into a finding (anything not Pullable) and notes.
 func (h *Handler) addVerdict(out *outcome, mode Mode, im Image, v registry.Verdict) {
-	var msg string
-	v.Outcome, msg = VerdictMessage(im.Image, v)
 	for _, n := range v.Notes {
 		out.notes = append(out.notes, attributed(im.Path, n))
 	}
+	if v.Outcome == registry.Pullable {
+		// Counted, never shown: no message to build (most verdicts of a warm admission).
+		h.addFinding(out, mode, finding{path: im.Path, image: im.Image, outcome: v.Outcome, reason: classReason(v.Class)})
+		return
+	}
+	var msg string
+	v.Outcome, msg = VerdictMessage(im.Image, v)
 	h.addFinding(out, mode, finding{path: im.Path, image: im.Image, outcome: v.Outcome, reason: classReason(v.Class), message: msg, detail: v.Detail})
 }
 
