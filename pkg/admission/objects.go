@@ -5,6 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -187,23 +188,26 @@ type Image struct {
 // for tools that fill them in later) are skipped.
 func Images(spec *corev1.PodSpec, specPath *field.Path) []Image {
 	var out []Image
-	add := func(p *field.Path, image string, policy corev1.PullPolicy) {
+	// The paths are field.Path's form, written out: building a field.Path per image was a good
+	// part of a warm admission's own work.
+	prefix := specPath.String()
+	add := func(list string, i int, field, image string, policy corev1.PullPolicy) {
 		if image != "" {
-			out = append(out, Image{Path: p.String(), Image: image, PullPolicy: policy})
+			out = append(out, Image{Path: prefix + "." + list + "[" + strconv.Itoa(i) + "]." + field, Image: image, PullPolicy: policy})
 		}
 	}
 	for i, c := range spec.Containers {
-		add(specPath.Child("containers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+		add("containers", i, "image", c.Image, c.ImagePullPolicy)
 	}
 	for i, c := range spec.InitContainers {
-		add(specPath.Child("initContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+		add("initContainers", i, "image", c.Image, c.ImagePullPolicy)
 	}
 	for i, c := range spec.EphemeralContainers {
-		add(specPath.Child("ephemeralContainers").Index(i).Child("image"), c.Image, c.ImagePullPolicy)
+		add("ephemeralContainers", i, "image", c.Image, c.ImagePullPolicy)
 	}
 	for i, v := range spec.Volumes {
 		if v.Image != nil {
-			add(specPath.Child("volumes").Index(i).Child("image", "reference"), v.Image.Reference, v.Image.PullPolicy)
+			add("volumes", i, "image.reference", v.Image.Reference, v.Image.PullPolicy)
 		}
 	}
 	return out
