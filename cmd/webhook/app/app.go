@@ -101,7 +101,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
-	mgrOpts := managerOptions(opts, scheme)
+	var certs *selfManagedCerts
+	if opts.Certificates.Enabled {
+		certs = newSelfManagedCerts(opts)
+	}
+	mgrOpts := managerOptions(opts, scheme, certs)
 	mgrOpts.NewCache = newStopAwareCache(ctx.Done())
 	mgr, err := ctrl.NewManager(restCfg, mgrOpts)
 	if err != nil {
@@ -119,6 +123,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache(), cacheSyncProbeTimeout)); err != nil {
 		return fmt.Errorf("adding the informer readiness check: %w", err)
 	}
+	if certs != nil {
+		if err := certs.setup(mgr); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("certificate", certs.readyCheck); err != nil {
+			return fmt.Errorf("adding the certificate readiness check: %w", err)
+		}
+	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
@@ -127,8 +139,9 @@ func Run(ctx context.Context, opts Options) error {
 
 // managerOptions maps opts onto the manager: no leader election (every replica serves
 // admissions), no cached reads of Secrets or ServiceAccounts (they are read one by one, so the
-// webhook never holds every secret of the cluster in memory), and the hardened webhook server.
-func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
+// webhook never holds every secret of the cluster in memory), and the hardened webhook server,
+// serving certs' certificate when it is not nil (--self-managed-certs).
+func managerOptions(opts Options, scheme *k8sruntime.Scheme, certs *selfManagedCerts) ctrl.Options {
 	shutdown := opts.GracefulShutdownTimeout
 	return ctrl.Options{
 		Scheme: scheme,
@@ -151,7 +164,7 @@ func managerOptions(opts Options, scheme *k8sruntime.Scheme) ctrl.Options {
 			Host:    opts.BindAddress,
 			Port:    opts.Port,
 			CertDir: opts.CertDir,
-			TLSOpts: webhookTLSOptions(opts),
+			TLSOpts: webhookTLSOptions(opts, certs),
 		}),
 	}
 }
@@ -185,10 +198,14 @@ func tlsOptions(opts Options) []func(*tls.Config) {
 	}}
 }
 
-// webhookTLSOptions is tlsOptions plus, with --client-ca-file, client certificate verification:
-// only the webhook server authenticates callers by certificate (the metrics server does by token).
-func webhookTLSOptions(opts Options) []func(*tls.Config) {
+// webhookTLSOptions is tlsOptions plus, with --self-managed-certs, the rotator's certificate
+// and, with --client-ca-file, client certificate verification: only the webhook server
+// authenticates callers by certificate (the metrics server does by token).
+func webhookTLSOptions(opts Options, certs *selfManagedCerts) []func(*tls.Config) {
 	base := tlsOptions(opts)
+	if certs != nil {
+		base = append(base, certs.tlsOption)
+	}
 	if opts.ClientCAFile == "" {
 		return base
 	}
@@ -286,6 +303,12 @@ func startupKeys(o Options) []any {
 		"tlsMinVersion", o.TLSMinVersion,
 		"http2", o.EnableHTTP2,
 		"clientCAFile", o.ClientCAFile,
+		"selfManagedCerts", o.Certificates.Enabled,
+		"certSecret", o.Certificates.SecretNamespace + "/" + o.Certificates.SecretName,
+		"certWebhookConfiguration", o.Certificates.WebhookConfiguration,
+		"certDNSNames", o.Certificates.DNSNames,
+		"certDuration", o.Certificates.Duration.String(),
+		"certRenewBefore", o.Certificates.RenewBefore.String(),
 		"metricsBindAddress", o.MetricsBindAddress,
 		"metricsSecure", o.MetricsSecure,
 		"healthProbeBindAddress", o.HealthProbeBindAddress,

@@ -90,7 +90,7 @@ func TestManagerOptions(t *testing.T) {
 	o.BindAddress = "127.0.0.1"
 	o.Port = 9444
 	o.CertDir = "/certs"
-	got := managerOptions(o, k8sruntime.NewScheme())
+	got := managerOptions(o, k8sruntime.NewScheme(), nil)
 
 	srv, ok := got.WebhookServer.(*webhook.DefaultServer)
 	if !ok {
@@ -353,7 +353,7 @@ func startWebhookServer(t *testing.T, o Options) (addr, certDir string) {
 	o.Port = freePort(t)
 	writeServingCert(t, o.CertDir, "before.pullguard.test")
 
-	serveUntilStarted(t, managerOptions(o, k8sruntime.NewScheme()).WebhookServer, 10*time.Second)
+	serveUntilStarted(t, managerOptions(o, k8sruntime.NewScheme(), nil).WebhookServer, 10*time.Second)
 	return net.JoinHostPort(o.BindAddress, fmt.Sprint(o.Port)), o.CertDir
 }
 

@@ -113,7 +113,7 @@ func startServingWebhook(t *testing.T, o Options) string {
 	o.BindAddress = "127.0.0.1"
 	o.Port = freePort(t)
 	writeServingCert(t, o.CertDir, "before.pullguard.test")
-	srv := managerOptions(o, k8sruntime.NewScheme()).WebhookServer
+	srv := managerOptions(o, k8sruntime.NewScheme(), nil).WebhookServer
 	srv.Register("/validate", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	serveUntilStarted(t, srv, 10*time.Second)
 	return net.JoinHostPort(o.BindAddress, fmt.Sprint(o.Port))

@@ -37,6 +37,8 @@ type Options struct {
 	// ClientCAFile, when set, makes the webhook server require a client certificate signed by
 	// one of its CAs: the API server's, configured in its admission configuration (README.md).
 	ClientCAFile string
+	// Certificates, when enabled, make the serving certificate in CertDir the webhook's own.
+	Certificates SelfManagedCerts
 
 	MetricsBindAddress string
 	// MetricsSecure serves /metrics over HTTPS to callers the API server authenticates and
@@ -75,6 +77,7 @@ func DefaultOptions() Options {
 		Port:                    9443,
 		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
 		TLSMinVersion:           "1.2",
+		Certificates:            defaultSelfManagedCerts(),
 		MetricsBindAddress:      ":8080",
 		MetricsSecure:           true,
 		HealthProbeBindAddress:  ":8081",
@@ -108,6 +111,8 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 		"Offer HTTP/2 on the webhook server. Off by default because of the HTTP/2 Rapid Reset and Stream Cancellation CVEs.")
 	b.String(&o.ClientCAFile, "client-ca-file", "clientCAFile",
 		"PEM bundle of the CA that signs the API server's client certificate. Set: the webhook server requires and verifies a client certificate on every connection (reloaded when the file changes). Empty: any client may connect.")
+
+	o.Certificates.addFlags(fs)
 
 	b.String(&o.MetricsBindAddress, "metrics-bind-address", "metricsBindAddress",
 		`Address of the Prometheus /metrics endpoint. "0" disables it.`)
@@ -146,6 +151,7 @@ func (o Options) Validate() error {
 func (o Options) validate() field.ErrorList {
 	errs := o.validateServer()
 	errs = append(errs, o.validateLogging()...)
+	errs = append(errs, o.Certificates.validate()...)
 	errs = append(errs, o.Admission.Validate()...)
 	errs = append(errs, o.Registry.Validate()...)
 	if o.Registry.Egress.CAFile != "" {

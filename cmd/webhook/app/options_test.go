@@ -87,6 +87,9 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"--max-index-children", "50", "--max-listed-platforms", "4", "--max-listed-keys", "5", "--max-message-runes", "512",
 		"--max-notes", "6", "--max-requests-per-host", "3", "--max-requests-per-domain", "5", "--registry-exchange-timeout", "2s",
 		"--max-images-per-object", "32", "--max-pull-secrets-per-object", "7", "--max-concurrent-secret-reads", "2",
+		"--self-managed-certs", "--cert-secret-namespace", "guard", "--cert-secret-name", "guard-tls",
+		"--cert-webhook-configuration", "guard", "--cert-dns-names", "guard.guard.svc,guard.guard.svc.cluster.local",
+		"--cert-ca-duration", "1000h", "--cert-duration", "100h", "--cert-renew-before", "10h", "--cert-check-interval", "5m",
 	}
 	o, err := parseArgs(args)
 	if err != nil {
@@ -150,6 +153,11 @@ func TestParseArgsSetsOptions(t *testing.T) {
 		"registry limits": {r.Limits, registry.Limits{MaxIndexChildren: 50, MaxListedPlatforms: 4, MaxListedKeys: 5,
 			MaxMessageRunes: 512, MaxNotes: 6, MaxRequestsPerHost: 3, MaxRequestsPerDomain: 5, ExchangeTimeout: 2 * time.Second}},
 		"admission limits": {a.Limits, admission.Limits{MaxImagesPerObject: 32, MaxPullSecretsPerObject: 7, MaxConcurrentSecretReads: 2}},
+		"self-managed certificates": {o.Certificates, SelfManagedCerts{
+			Enabled: true, SecretNamespace: "guard", SecretName: "guard-tls", WebhookConfiguration: "guard",
+			DNSNames:   []string{"guard.guard.svc", "guard.guard.svc.cluster.local"},
+			CADuration: 1000 * time.Hour, Duration: 100 * time.Hour, RenewBefore: 10 * time.Hour, CheckInterval: 5 * time.Minute,
+		}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -243,6 +251,15 @@ func TestParseArgsRejectsInvalid(t *testing.T) {
 		"exchange timeout zero":         {[]string{"--registry-exchange-timeout", "0s"}, "--registry-exchange-timeout"},
 		"images per object zero":        {[]string{"--max-images-per-object", "0"}, "--max-images-per-object"},
 		"secret reads too many":         {[]string{"--max-concurrent-secret-reads", "65"}, "--max-concurrent-secret-reads"},
+		"cert secret namespace":         {[]string{"--cert-secret-namespace", "a.b"}, "--cert-secret-namespace"},
+		"cert secret name":              {[]string{"--cert-secret-name", "TLS"}, "--cert-secret-name"},
+		"cert webhook configuration":    {[]string{"--cert-webhook-configuration", ""}, "--cert-webhook-configuration"},
+		"cert without DNS names":        {[]string{"--cert-dns-names", ""}, "--cert-dns-names"},
+		"cert DNS name":                 {[]string{"--cert-dns-names", "svc,under_score"}, "--cert-dns-names"},
+		"cert duration zero":            {[]string{"--cert-duration", "0s"}, "--cert-duration"},
+		"cert renew after expiry":       {[]string{"--cert-duration", "10h", "--cert-renew-before", "10h"}, "--cert-renew-before"},
+		"cert outlives its CA":          {[]string{"--cert-ca-duration", "100h", "--cert-duration", "200h"}, "--cert-duration"},
+		"cert checked too rarely":       {[]string{"--cert-renew-before", "1h", "--cert-check-interval", "1h"}, "--cert-check-interval"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -296,6 +313,15 @@ healthProbeBindAddress: 127.0.0.1:9001
 kubeAPIQPS: 30
 kubeAPIBurst: 60
 gracefulShutdownTimeout: 12s
+certificates:
+  selfManaged: true
+  secretNamespace: guard
+  secretName: guard-tls
+  webhookConfiguration: guard
+  dnsNames: [guard.guard.svc]
+  duration: 720h
+  renewBefore: 48h
+  checkInterval: 30m
 logging:
   level: debug
   format: console
@@ -349,17 +375,22 @@ func TestConfigFileLoaded(t *testing.T) {
 	}
 	r, a := o.Registry, o.Admission
 	tests := map[string]struct{ got, want any }{
-		"kubeconfig":     {o.Kubeconfig, "/file/kubeconfig"},
-		"port":           {o.Port, 8443},
-		"bind":           {o.BindAddress, "127.0.0.1"},
-		"cert dir":       {o.CertDir, "/file/certs"},
-		"tls":            {o.TLSMinVersion, "1.3"},
-		"http2":          {o.EnableHTTP2, true},
-		"metrics":        {o.MetricsBindAddress, "0"},
-		"health":         {o.HealthProbeBindAddress, "127.0.0.1:9001"},
-		"qps":            {o.KubeAPIQPS, float32(30)},
-		"burst":          {o.KubeAPIBurst, 60},
-		"shutdown":       {o.GracefulShutdownTimeout, 12 * time.Second},
+		"kubeconfig": {o.Kubeconfig, "/file/kubeconfig"},
+		"port":       {o.Port, 8443},
+		"bind":       {o.BindAddress, "127.0.0.1"},
+		"cert dir":   {o.CertDir, "/file/certs"},
+		"tls":        {o.TLSMinVersion, "1.3"},
+		"http2":      {o.EnableHTTP2, true},
+		"metrics":    {o.MetricsBindAddress, "0"},
+		"health":     {o.HealthProbeBindAddress, "127.0.0.1:9001"},
+		"qps":        {o.KubeAPIQPS, float32(30)},
+		"burst":      {o.KubeAPIBurst, 60},
+		"shutdown":   {o.GracefulShutdownTimeout, 12 * time.Second},
+		"certificates": {o.Certificates, SelfManagedCerts{
+			Enabled: true, SecretNamespace: "guard", SecretName: "guard-tls", WebhookConfiguration: "guard",
+			DNSNames: []string{"guard.guard.svc"}, CADuration: 87600 * time.Hour, Duration: 720 * time.Hour,
+			RenewBefore: 48 * time.Hour, CheckInterval: 30 * time.Minute,
+		}},
 		"log level":      {o.LogLevel, "debug"},
 		"log format":     {o.LogFormat, "console"},
 		"mode":           {a.DefaultMode, admission.ModeEnforce},

@@ -68,7 +68,7 @@ func hostileServer(t *testing.T) (string, *http.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := managerOptions(o, k8sruntime.NewScheme()).WebhookServer
+	srv := managerOptions(o, k8sruntime.NewScheme(), nil).WebhookServer
 	srv.Register(admission.Path, h.HTTPHandler())
 	serveUntilStarted(t, srv, 15*time.Second)
 
