@@ -30,6 +30,9 @@ var webhookFlags = []string{
 	"--port", "--cert-dir", "--config", "--default-mode", "--metrics-bind-address",
 	"--health-probe-bind-address", "--allow-private-registries", "--insecure-registries",
 	"--registry-ca-file", "--log-format",
+	// components/self-managed.
+	"--self-managed-certs", "--cert-secret-namespace", "--cert-secret-name", "--cert-webhook-configuration",
+	"--cert-dns-names", "--cert-ca-duration", "--cert-duration", "--cert-renew-before", "--cert-check-interval",
 }
 
 // variant is one installable kustomization and what it must hold.
@@ -54,9 +57,16 @@ var variants = map[string]variant{
 	"default":         {".", install(2, 1, admissionregistrationv1.Ignore, "warn", true)},
 	"enforce":         {"overlays/enforce", install(3, 2, admissionregistrationv1.Fail, "enforce", true)},
 	"no-cert-manager": {"overlays/no-cert-manager", install(2, 1, admissionregistrationv1.Ignore, "warn", false)},
+	"self-managed":    {"overlays/self-managed", selfManaged(install(2, 1, admissionregistrationv1.Ignore, "warn", false))},
 	"enforce without cert-manager (README example)": {
 		"testdata/enforce-no-cert-manager", install(3, 2, admissionregistrationv1.Fail, "enforce", false),
 	},
+}
+
+// selfManaged is in with the webhook making its own certificate (components/self-managed).
+func selfManaged(in installcheck.Install) installcheck.Install {
+	in.SelfManaged = true
+	return in
 }
 
 // TestInstall renders each variant once and checks every property an install must have.
@@ -98,7 +108,12 @@ func TestRenderedObjects(t *testing.T) {
 		"base":                     {dir: "base", want: webhookObjects},
 		"overlays/enforce":         {dir: "overlays/enforce", want: slices.Concat(webhookObjects, certManagerObjects)},
 		"overlays/no-cert-manager": {dir: "overlays/no-cert-manager", want: webhookObjects},
-		"certs/cert-manager":       {dir: "../certs/cert-manager", want: certManagerObjects},
+		"overlays/self-managed": {dir: "overlays/self-managed", want: slices.Concat(webhookObjects, []installcheck.Key{
+			{Kind: "Secret", Namespace: namespace, Name: "pullguard-webhook-tls"},
+			{Kind: "Role", Namespace: namespace, Name: name + "-certs"}, {Kind: "RoleBinding", Namespace: namespace, Name: name + "-certs"},
+			{Kind: "ClusterRole", Name: name + "-certs"}, {Kind: "ClusterRoleBinding", Name: name + "-certs"},
+		})},
+		"certs/cert-manager": {dir: "../certs/cert-manager", want: certManagerObjects},
 	}
 	for tName, tc := range tests {
 		t.Run(tName, func(t *testing.T) {

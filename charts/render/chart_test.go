@@ -45,6 +45,7 @@ type install struct {
 	failurePolicy admissionregistrationv1.FailurePolicyType
 	mode          string
 	certManager   bool
+	selfManaged   bool // the webhook makes its own certificate (--self-managed-certs)
 	caBundle      bool // clientConfig.caBundle is set (provided mode)
 	secret        string
 	config        bool // a --config file is rendered and mounted
@@ -67,7 +68,17 @@ func (in install) name() string { return in.prefix + "-webhook" }
 var installs = map[string]install{
 	"default, cluster without cert-manager": {
 		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
-		secret: "pullguard-webhook-tls",
+		selfManaged: true, secret: "pullguard-webhook-tls",
+	},
+	"self-managed certificates": {
+		release: "guard", namespace: "security",
+		apiVersions: []string{render.CertManagerAPI},
+		values: map[string]any{"certificates": map[string]any{
+			"mode": "self-managed", "secretName": "guard-serving",
+			"selfManaged": map[string]any{"duration": "720h", "renewBefore": "72h", "checkInterval": "10m"},
+		}},
+		prefix: "guard-pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
+		selfManaged: true, secret: "guard-serving",
 	},
 	"default, cluster with cert-manager": {
 		apiVersions: []string{render.CertManagerAPI},
@@ -110,7 +121,7 @@ var installs = map[string]install{
 			"logLevel":  "debug",
 		},
 		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
-		secret: "pullguard-webhook-tls", config: true,
+		selfManaged: true, secret: "pullguard-webhook-tls", config: true,
 	},
 	"audit, image by digest, extra metadata, monitoring": {
 		release: "pullguard", namespace: "pullguard",
@@ -149,7 +160,7 @@ func (in install) check() installcheck.Install {
 		Namespace: in.ns(), Name: in.name(), WebhookConfiguration: in.prefix, MetricsReader: in.prefix + "-metrics-reader",
 		Image: image, Secret: in.secret,
 		Replicas: in.replicas, MinAvailable: in.minAvailable, FailurePolicy: in.failurePolicy, Mode: in.mode,
-		CertManager: in.certManager,
+		CertManager: in.certManager, SelfManaged: in.selfManaged,
 	}
 	if in.caBundle {
 		out.CABundle = testCA
@@ -203,6 +214,12 @@ func TestRenderedObjects(t *testing.T) {
 			if in.certManager {
 				want = append(want, installcheck.Key{Kind: "Issuer", Namespace: ns, Name: p + "-selfsigned"}, installcheck.Key{Kind: "Issuer", Namespace: ns, Name: p + "-ca"},
 					installcheck.Key{Kind: "Certificate", Namespace: ns, Name: p + "-ca"}, installcheck.Key{Kind: "Certificate", Namespace: ns, Name: in.name()})
+			}
+			if in.selfManaged {
+				certs := in.name() + "-certs"
+				want = append(want, installcheck.Key{Kind: "Secret", Namespace: ns, Name: in.secret},
+					installcheck.Key{Kind: "Role", Namespace: ns, Name: certs}, installcheck.Key{Kind: "RoleBinding", Namespace: ns, Name: certs},
+					installcheck.Key{Kind: "ClusterRole", Name: certs}, installcheck.Key{Kind: "ClusterRoleBinding", Name: certs})
 			}
 			if in.config {
 				want = append(want, installcheck.Key{Kind: "ConfigMap", Namespace: ns, Name: p + "-config"})

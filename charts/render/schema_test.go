@@ -28,6 +28,8 @@ func TestSchemaRejects(t *testing.T) {
 		"replicas as a string":           {map[string]any{"replicaCount": "2"}, "replicaCount"},
 		"wrong failurePolicy":            {map[string]any{"webhook": map[string]any{"failurePolicy": "ignore"}}, "failurePolicy"},
 		"wrong certificate mode":         {map[string]any{"certificates": map[string]any{"mode": "self-signed"}}, "mode"},
+		"self-managed duration":          {map[string]any{"certificates": map[string]any{"selfManaged": map[string]any{"duration": "90d"}}}, "duration"},
+		"self-managed unknown key":       {map[string]any{"certificates": map[string]any{"selfManaged": map[string]any{"lifetime": "1h"}}}, "lifetime"},
 		"digest that is not one":         {map[string]any{"image": map[string]any{"digest": "latest"}}, "digest"},
 		"mirror without host":            {map[string]any{"registry": map[string]any{"mirrors": map[string]any{"docker.io": []any{map[string]any{"pullOnly": true}}}}}, "host"},
 		"registry CA that is not PEM":    {map[string]any{"registry": map[string]any{"caBundle": "not a certificate"}}, "caBundle"},
@@ -39,6 +41,7 @@ func TestSchemaRejects(t *testing.T) {
 		// Rules across values, enforced by the templates.
 		"minAvailable not below replicas":       {map[string]any{"podDisruptionBudget": map[string]any{"minAvailable": 2}}, "minAvailable"},
 		"Fail without any CA":                   {map[string]any{"webhook": map[string]any{"failurePolicy": "Fail"}, "certificates": map[string]any{"mode": "provided"}}, "caBundle"},
+		"self-managed with a CA given":          {map[string]any{"certificates": map[string]any{"mode": "self-managed", "caBundle": testCA}}, "caBundle"},
 		"memory limit GOMEMLIMIT cannot follow": {map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "1Pi"}}}, "GOMEMLIMIT"},
 		"memory limit too small":                {map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "1Ki"}}}, "too small"},
 	}
@@ -64,7 +67,8 @@ func TestSchemaRejects(t *testing.T) {
 // warning or error.
 func TestLint(t *testing.T) {
 	tests := map[string]map[string]any{
-		"default": nil,
+		"default":      nil,
+		"self-managed": {"certificates": map[string]any{"mode": "self-managed"}},
 		"everything on": {
 			"namespace":    map[string]any{"create": true},
 			"certificates": map[string]any{"mode": "cert-manager"},

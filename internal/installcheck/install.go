@@ -35,6 +35,8 @@ type Install struct {
 
 	// CertManager: Issuers and Certificates are rendered and cert-manager injects the CA bundle.
 	CertManager bool
+	// SelfManaged: the webhook makes its own certificate in Secret and writes caBundle itself.
+	SelfManaged bool
 	// CABundle is the clientConfig.caBundle rendered (provided certificates); empty for none.
 	CABundle string
 	// IngressFrom are the only sources allowed to the webhook port; nil means anyone.
@@ -64,6 +66,7 @@ func Run(t *testing.T, o Objects, in Install) {
 		"webhook configuration/rules":                  checkRules,
 		"webhook configuration/namespace selector":     checkNamespaceSelector,
 		"certificates":                                 checkCertificates,
+		"certificates/self-managed":                    checkSelfManaged,
 		"network policy/selects the webhook pods":      checkPolicySelector,
 		"network policy/ingress":                       checkIngress,
 		"network policy/egress":                        checkEgress,

@@ -1,6 +1,7 @@
-// Command manifests writes manifests/base and certs/cert-manager from the Helm chart, so the
-// kustomize install and the chart are one source: `make manifests` runs it, and the render
-// package's tests fail when the checked-in files differ from what it writes.
+// Command manifests writes manifests/base, manifests/components/self-managed and
+// certs/cert-manager from the Helm chart, so the kustomize install and the chart are one source:
+// `make manifests` runs it, and the render package's tests fail when the checked-in files differ
+// from what it writes.
 package main
 
 import (
@@ -31,6 +32,9 @@ func run() error {
 		return err
 	}
 	for path, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(*root, path)), 0o755); err != nil {
+			return err
+		}
 		if err := os.WriteFile(filepath.Join(*root, path), []byte(text), 0o644); err != nil {
 			return err
 		}

@@ -72,15 +72,25 @@ after the labels, it renders nothing when there are none.
 
 {{/*
 The certificate mode in effect: auto becomes cert-manager when the cluster serves
-cert-manager.io/v1 (helm template: pass --api-versions cert-manager.io/v1), else provided.
+cert-manager.io/v1 (helm template: pass --api-versions cert-manager.io/v1), else provided when
+a caBundle is given, else self-managed: every install without a choice gets a certificate.
 */}}
 {{- define "pullguard.certMode" -}}
 {{- $mode := .Values.certificates.mode -}}
 {{- if eq $mode "auto" -}}
-{{- if .Capabilities.APIVersions.Has "cert-manager.io/v1" }}cert-manager{{ else }}provided{{ end -}}
+{{- if .Capabilities.APIVersions.Has "cert-manager.io/v1" }}cert-manager{{ else if .Values.certificates.caBundle }}provided{{ else }}self-managed{{ end -}}
 {{- else -}}
 {{- $mode -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The serving certificate's DNS names, comma-separated: the names the API server dials for
+clientConfig.service, <service>.<namespace>.svc first.
+*/}}
+{{- define "pullguard.dnsNames" -}}
+{{- $svc := printf "%s.%s.svc" (include "pullguard.webhookName" .) .Release.Namespace -}}
+{{- printf "%s,%s.%s" $svc $svc .Values.certificates.clusterDomain -}}
 {{- end -}}
 
 {{/* caBundle for clientConfig in provided mode: base64 of the PEM, whichever was given. */}}
