@@ -32,7 +32,8 @@ func manifest(t *testing.T, chartDir string, opts render.Options) []byte {
 // TestChartInstalls applies the chart, server-side, with user-provided certificates (the CA of
 // the bed's webhook certificate as certificates.caBundle) and checks that the API server stores
 // the caBundle it was given and calls the webhook: a typo tag is refused in an enforce
-// namespace. Every other toggle is validated by a server-side dry run, so the API server checks
+// namespace. Then it installs the chart with self-managed certificates and rotates them
+// (testSelfManaged). Every other toggle is validated by a server-side dry run, so the API server checks
 // each object the chart can render (monitoring kinds need prometheus-operator's CRDs, which the
 // bed does not install).
 func TestChartInstalls(t *testing.T) {
@@ -117,5 +118,9 @@ func TestChartInstalls(t *testing.T) {
 		if err := testbed.WaitForAdmission(ctx, bed.Client, ns, bed.Images.TypoTag); err != nil {
 			t.Errorf("the API server does not call the webhook installed by the chart: %v", err)
 		}
+	})
+
+	t.Run("self-managed certificates", func(t *testing.T) {
+		testSelfManaged(t, bed, chartDir, func(file []byte) { apply(t, file) })
 	})
 }
