@@ -5,22 +5,18 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pullguard/pullguard/cmd/pullguard/app"
+	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
 // TestExplain runs `pullguard explain` against the bed's API server on pods a warn namespace
 // admitted with a warning, whose status and Events are written as the kubelet writes them
-// (there is no kubelet in the bed): the waiting reason of pkg/kubelet/images/types.go, and an
-// events.k8s.io Event with reason Failed and note `Failed to pull image %q: %v`
-// (pkg/kubelet/images/image_manager.go) about spec.containers{NAME}, the runtime's text being
-// containerd's. It runs as a user bound to the README's pullguard-explain ClusterRole
+// (testbed.FailPull), the runtime's text being containerd's. It runs as a user bound to the README's pullguard-explain ClusterRole
 // (manifests/cli/rbac.yaml) and nothing more.
 func TestExplain(t *testing.T) {
 	t.Parallel()
@@ -33,7 +29,7 @@ func TestExplain(t *testing.T) {
 	}{
 		"typo tag": {
 			image:      bed.Images.TypoTag,
-			runtimeErr: fmt.Sprintf("rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found", bed.Images.TypoTag, bed.Images.TypoTag, bed.Images.TypoTag),
+			runtimeErr: testbed.ContainerdNotFound(bed.Images.TypoTag),
 			want:       []string{"not_pullable", "kubectl set image pod/typo-tag app=" + bed.Images.Public},
 		},
 		"rate limit on the node": {
@@ -55,27 +51,7 @@ func TestExplain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-				Name: "app", Image: tc.image,
-				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: tc.runtimeErr}},
-			}}
-			if _, err := bed.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			now := metav1.NewMicroTime(time.Now())
-			if _, err := bed.Client.EventsV1().Events(ns).Create(ctx, &eventsv1.Event{
-				ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", podName, time.Now().UnixNano())}, // the recorder's naming
-				EventTime:           now,
-				ReportingController: "kubelet",
-				ReportingInstance:   "node-amd64-a",
-				Action:              "Pulling",
-				Reason:              "Failed",
-				Type:                corev1.EventTypeWarning,
-				Note:                fmt.Sprintf("Failed to pull image %q: %s", tc.image, tc.runtimeErr),
-				Regarding: corev1.ObjectReference{
-					Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: podName, UID: pod.UID, FieldPath: "spec.containers{app}",
-				},
-			}, metav1.CreateOptions{}); err != nil {
+			if err := testbed.FailPull(ctx, bed.Client, pod, "app", tc.runtimeErr); err != nil {
 				t.Fatal(err)
 			}
 

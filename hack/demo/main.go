@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it starts the local test bed (control plane, registries, the
 // webhook on the shipped manifests), applies every file of examples/ in a warn and an enforce
 // namespace with the real kubectl, shows exactly what kubectl prints, and stops everything on exit
-// or Ctrl-C.
+// or Ctrl-C. It ends with what `pullguard check` says of the same files, and `pullguard explain`
+// on a pod of one the warn namespace admitted.
 package main
 
 import (
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	pullguard "github.com/pullguard/pullguard/cmd/pullguard/app"
 	"github.com/pullguard/pullguard/internal/testbed"
@@ -99,7 +102,10 @@ func run(ctx context.Context, out io.Writer) (retErr error) {
 		return fmt.Errorf("writing the summary: %w", err)
 	}
 	fmt.Fprintln(out)
-	return check(ctx, out, bed, examples)
+	if err := check(ctx, out, bed, examples); err != nil {
+		return err
+	}
+	return explain(ctx, out, bed, namespaces[admission.ModeWarn])
 }
 
 // check shows `pullguard check` on the same files before any cluster sees them: the answer a CI
@@ -131,6 +137,47 @@ func check(ctx context.Context, out io.Writer, bed *testbed.Bed, examples []test
 	fmt.Fprintf(out, "(exit status %d: 1 means an image the nodes cannot pull)\n\n", status)
 	if status == 2 {
 		return fmt.Errorf("pullguard check failed with exit status %d", status)
+	}
+	return nil
+}
+
+// explain shows `pullguard explain` on a pod the warn namespace admitted with a warning, once
+// its node has failed to pull: the bed has no controller manager to turn the Deployments into
+// pods, nor a kubelet, so the demo creates the pod web-typo's ReplicaSet would create, on an
+// amd64 node, and writes the status and Event its kubelet would (testbed.FailPull).
+func explain(ctx context.Context, out io.Writer, bed *testbed.Bed, ns string) error {
+	const name = "web-typo-7c9d8-x2x9q"
+	spec := testbed.PodSpec(bed.Images.TypoTag)
+	spec.NodeName = testbed.DefaultNodes[0].Name
+	manifest, err := testbed.PodYAML(ns, name, spec)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "=== pullguard explain: a pod of web-typo's image in the warn namespace, as its ReplicaSet would create it on %s\n", spec.NodeName)
+	fmt.Fprintf(out, "$ kubectl apply -n %s -f pod.yaml\n", ns)
+	res, err := bed.Kubectl.Run(ctx, manifest, "apply", "-n", ns, "-f", "-")
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(out, res.Output)
+	if res.ExitCode != 0 {
+		return fmt.Errorf("kubectl apply of the pod to explain: exit %d", res.ExitCode)
+	}
+	created, err := bed.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading the pod to explain: %w", err)
+	}
+	if err := testbed.FailPull(ctx, bed.Client, created, "app", testbed.ContainerdNotFound(bed.Images.TypoTag)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "(its kubelet's ErrImagePull status and Failed Event are written as a kubelet writes them: the bed has none)\n")
+	fmt.Fprintf(out, "$ pullguard explain pod/%s -n %s\n", name, ns)
+	args := []string{"explain", "pod/" + name, "-n", ns, "--kubeconfig", bed.ControlPlane.KubeconfigPath,
+		"--registry-ca-file", bed.LoopbackCAFile(), "--allow-private-registries", "127.0.0.1,localhost"}
+	status := pullguard.Main(ctx, args, pullguard.IO{In: strings.NewReader(""), Out: out, ErrOut: out})
+	fmt.Fprintf(out, "(exit status %d: 1 means a container waits on its image)\n\n", status)
+	if status == 2 {
+		return fmt.Errorf("pullguard explain failed with exit status %d", status)
 	}
 	return nil
 }
