@@ -38,6 +38,8 @@ type options struct {
 	timeout       time.Duration
 	child         string
 	entries       int
+	// only names one API-server row to measure alone ("" : the whole table).
+	only string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "Bound on the whole run.")
 	fs.StringVar(&o.child, "child", "", "Internal: run one measurement in this fresh process and print it as JSON (memory).")
 	fs.IntVar(&o.entries, "entries", 100_000, "Verdicts in the cache for the memory measurement.")
+	fs.StringVar(&o.only, "only", "", `Measure one row alone: "check-manifests" (pullguard check of many manifests sharing few images); empty: the whole table.`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,6 +102,9 @@ func (t *table) logf(format string, args ...any) {
 func (t *table) n(full, minimum int) int { return max(int(float64(full)*t.o.scale), minimum) }
 
 func (t *table) measure(ctx context.Context) []bench.Row {
+	if t.o.only != "" {
+		return t.measureOnly(ctx)
+	}
 	rows := []bench.Row{t.memory(ctx)}
 	start := time.Now()
 	// The bed first: its in-process webhook installs the process's logger, which the throughput
@@ -118,6 +124,7 @@ func (t *table) measure(ctx context.Context) []bench.Row {
 	rows = append(rows, t.overhead(ctx, c, 1, t.n(2000, 100)), t.overhead(ctx, c, 20, t.n(3000, 200)))
 	rows = append(rows, t.cold(ctx, c), t.fanOut(ctx, c, 0), t.fanOut(ctx, c, 20*time.Millisecond))
 	rows = append(rows, t.registryLoad(ctx, c)...)
+	rows = append(rows, t.checkManifests(ctx, c))
 	rows = append(rows, t.faults(ctx, c))
 	return append(rows, t.mixedLoad(ctx, c)...)
 }
@@ -272,6 +279,49 @@ func (t *table) registryLoad(ctx context.Context, c *bench.Cluster) []bench.Row 
 		identical.Met = r.Requests.Manifests == 1
 	}
 	return []bench.Row{shared, identical}
+}
+
+// onlyRows are the rows -only can name.
+var onlyRows = map[string]func(*table, context.Context, *bench.Cluster) bench.Row{
+	"check-manifests": (*table).checkManifests,
+}
+
+// measureOnly starts the bed and measures the one row -only names.
+func (t *table) measureOnly(ctx context.Context) []bench.Row {
+	row, ok := onlyRows[t.o.only]
+	if !ok {
+		return []bench.Row{{Name: t.o.only, Err: fmt.Errorf("-only: no row %q", t.o.only)}}
+	}
+	c, err := bench.StartCluster(ctx, t.progress)
+	if err != nil {
+		return []bench.Row{{Name: t.o.only, Err: err}}
+	}
+	defer func() {
+		if err := c.Stop(); err != nil {
+			t.logf("stopping the test bed: %v", err)
+		}
+	}()
+	return []bench.Row{row(t, ctx, c)}
+}
+
+func (t *table) checkManifests(ctx context.Context, c *bench.Cluster) bench.Row {
+	manifests, images := t.n(500, 50), t.n(50, 5)
+	row := bench.Row{
+		Name:   fmt.Sprintf("pullguard check: %d manifests sharing %d new private images (fresh engine each run)", manifests, images),
+		Target: fmt.Sprintf("<= %d manifest requests; <= 1.50x time", images),
+	}
+	iterations := t.n(10, 3)
+	t.logf("check-manifests: %d manifests, %d images, %d iterations", manifests, images, iterations)
+	r, err := c.MeasureCheckManifests(ctx, manifests, images, iterations)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	row.Result = fmt.Sprintf("%d manifest + %d token requests at the registry; check p50 %s", r.Requests.Manifests, r.Requests.Tokens, dur(r.Check.P50()))
+	row.Baseline = fmt.Sprintf("%d images; one bare HEAD per image, %d at a time, fresh transport: p50 %s", images, 16, dur(r.Head.P50()))
+	row.Ratio = fmt.Sprintf("%.2f manifest requests/image; time %.2f", float64(r.Requests.Manifests)/float64(images), r.Ratio())
+	row.Met = r.Requests.Manifests <= images && r.Ratio() <= 1.5
+	return row
 }
 
 // budget is the webhook's own deadline with the shipped configuration (timeoutSeconds 10, 1 s
