@@ -13,6 +13,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/pullguard/pullguard/cmd/webhook/app"
 	"github.com/pullguard/pullguard/internal/installcheck"
@@ -58,6 +59,11 @@ var variants = map[string]variant{
 	"enforce":         {"overlays/enforce", install(3, 2, admissionregistrationv1.Fail, "enforce", true)},
 	"no-cert-manager": {"overlays/no-cert-manager", install(2, 1, admissionregistrationv1.Ignore, "warn", false)},
 	"self-managed":    {"overlays/self-managed", selfManaged(install(2, 1, admissionregistrationv1.Ignore, "warn", false))},
+	"webhook ingress from the control plane": {"testdata/webhook-ingress", func() installcheck.Install {
+		in := install(2, 1, admissionregistrationv1.Ignore, "warn", true)
+		in.IngressFrom = []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/24"}}}
+		return in
+	}()},
 	"enforce without cert-manager (README example)": {
 		"testdata/enforce-no-cert-manager", install(3, 2, admissionregistrationv1.Fail, "enforce", false),
 	},
