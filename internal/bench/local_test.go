@@ -39,6 +39,13 @@ func TestInProcessMeasurements(t *testing.T) {
 	}
 	t.Logf("throughput %s, ratio %.2f", r, r.Ratio())
 
+	h, err := e.MeasureHostileObjects(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hostile objects: %d images (%d B) p50 %s, %d secret names (%d B) p50 %s; ordinary p50 %s",
+		h.Images, h.Bytes[0], h.ManyImages.P50(), h.Secrets, h.Bytes[1], h.ManySecrets.P50(), h.Ordinary.P50())
+
 	m, err := MeasureCacheMemory(ctx, 2000)
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,7 @@ func (t *table) measure(ctx context.Context) []bench.Row {
 	if t.o.only != "" {
 		return t.measureOnly(ctx)
 	}
-	rows := []bench.Row{t.memory(ctx)}
+	rows := []bench.Row{t.memory(ctx), t.hostileObjects(ctx)}
 	start := time.Now()
 	// The bed first: its in-process webhook installs the process's logger, which the throughput
 	// measurement's handlers log through too.
@@ -197,6 +197,35 @@ func (t *table) throughput(ctx context.Context) bench.Row {
 	row.Baseline = fmt.Sprintf("no-op handler, same server: %.0f/s", r.Noop)
 	row.Ratio = fmt.Sprintf("%.2f", r.Ratio())
 	row.Met = r.Ratio() >= 0.9
+	return row
+}
+
+func (t *table) hostileObjects(ctx context.Context) bench.Row {
+	row := bench.Row{
+		Name:     "Hostile Deployment of ~3 MiB (the largest object the API server accepts: distinct images, or pull secret names) vs an ordinary 3-container one, over TLS to /validate",
+		Baseline: "ordinary Deployment, same server; webhook budget 8s",
+		Target:   "allowed with one warning, p99 inside the budget",
+	}
+	t.logf("hostile objects: ~3 MiB Deployments vs an ordinary one")
+	e, err := bench.StartThroughputEnv(ctx, 1)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer e.Close()
+	r, err := e.MeasureHostileObjects(ctx, t.n(30, 5))
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	slowest := max(r.ManyImages.P99(), r.ManySecrets.P99())
+	row.Result = fmt.Sprintf("%d images (%s) p50 %s p99 %s; %d secret names (%s) p50 %s p99 %s",
+		r.Images, bench.MiB(uint64(r.Bytes[0])), r.ManyImages.P50().Round(time.Millisecond), r.ManyImages.P99().Round(time.Millisecond),
+		r.Secrets, bench.MiB(uint64(r.Bytes[1])), r.ManySecrets.P50().Round(time.Millisecond), r.ManySecrets.P99().Round(time.Millisecond))
+	row.Baseline = fmt.Sprintf("ordinary p50 %s; webhook budget 8s", r.Ordinary.P50().Round(10*time.Microsecond))
+	row.Ratio = fmt.Sprintf("%.3f (slowest p99/budget; hostile p50 %.0fx ordinary)", float64(slowest)/float64(budget),
+		float64(max(r.ManyImages.P50(), r.ManySecrets.P50()))/float64(r.Ordinary.P50()))
+	row.Met = slowest < budget
 	return row
 }
 
