@@ -22,11 +22,7 @@ func manifest(t *testing.T, chartDir string, opts render.Options) []byte {
 	if err != nil {
 		t.Fatalf("rendering: %v", err)
 	}
-	var buf bytes.Buffer
-	for _, tpl := range templates {
-		buf.WriteString("---\n# Source: " + tpl.Name + "\n" + tpl.Text + "\n")
-	}
-	return buf.Bytes()
+	return render.Manifest(templates)
 }
 
 // TestChartInstalls applies the chart, server-side, with user-provided certificates (the CA of

@@ -4,6 +4,7 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"path"
@@ -78,6 +79,16 @@ func RenderDir(dir string, opts Options) ([]Template, error) {
 		return nil, err
 	}
 	return Render(ch, opts)
+}
+
+// Manifest joins templates into one multi-document file, what `helm template` prints: each
+// document headed by a "# Source:" comment naming its template, ready for kubectl apply -f.
+func Manifest(templates []Template) []byte {
+	var buf bytes.Buffer
+	for _, tpl := range templates {
+		buf.WriteString("---\n# Source: " + tpl.Name + "\n" + tpl.Text + "\n")
+	}
+	return buf.Bytes()
 }
 
 // Notes renders NOTES.txt, what `helm install` prints.
