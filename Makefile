@@ -111,8 +111,16 @@ fuzz: ## Fuzz every Fuzz* target for FUZZTIME (default 30000x inputs) on top of 
 	done
 
 .PHONY: demo
-demo: tools ## Start a local control plane, registry and webhook and show what kubectl prints for examples/.
-	$(E2E_ENV) go run ./hack/demo
+demo: tools chart-template ## Start a local control plane, registry and webhook (installed from the Helm chart) and show what kubectl prints for examples/.
+	$(E2E_ENV) go run ./hack/demo -chart-template=$(CHART_TEMPLATE)
+
+# The chart rendered as helm template does (charts/cmd/template), without the helm binary: the
+# demo applies its output with kubectl. Always rebuilt: Go's cache makes that cheap and never stale.
+CHART_TEMPLATE := $(BIN)/chart-template
+
+.PHONY: chart-template
+chart-template: ## Build charts/cmd/template (the chart rendered as helm template does) into bin/chart-template.
+	cd $(CHARTS) && CGO_ENABLED=0 go build -trimpath -o $(CHART_TEMPLATE) ./cmd/template
 
 # Where `make bench` keeps its output: the Go benchmarks (compare two runs with benchstat) and
 # the table docs/benchmarks.md records.

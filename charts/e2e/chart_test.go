@@ -59,10 +59,8 @@ func TestChartInstalls(t *testing.T) {
 
 	apply := func(t *testing.T, file []byte, extra ...string) {
 		t.Helper()
-		args := append([]string{"apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-"}, extra...)
-		res, err := bed.Kubectl.Run(ctx, file, args...)
-		if err != nil || res.ExitCode != 0 {
-			t.Fatalf("kubectl %v: exit %d, %v:\n%s", args, res.ExitCode, err, res.Output)
+		if err := testbed.ApplyChart(ctx, bed.Kubectl, file, extra...); err != nil {
+			t.Fatal(err)
 		}
 	}
 

@@ -1,16 +1,21 @@
 // Command demo is `make demo`: it starts the local test bed (control plane, registries, the
-// webhook on the shipped manifests), applies every file of examples/ in a warn and an enforce
+// webhook installed from the Helm chart: charts/cmd/template's rendering, server-side applied
+// with kubectl, with the bed's CA as certificates.caBundle), applies every file of examples/ in a warn and an enforce
 // namespace with the real kubectl, shows exactly what kubectl prints, and stops everything on exit
 // or Ctrl-C. It ends with what `pullguard check` says of the same files, and `pullguard explain`
 // on a pod of one the warn namespace admitted.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -26,13 +31,16 @@ import (
 )
 
 func main() {
+	chartTemplate := flag.String("chart-template", filepath.Join("bin", "chart-template"),
+		"charts/cmd/template built (make demo builds it): the Helm SDK lives in the charts module")
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		// A second Ctrl-C kills at once; the children die with us (see testbed's Pdeathsig).
 		stop()
 	}()
-	if err := run(ctx, os.Stdout); err != nil {
+	if err := run(ctx, os.Stdout, *chartTemplate); err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
 			os.Exit(130)
@@ -42,10 +50,15 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, out io.Writer) (retErr error) {
+func run(ctx context.Context, out io.Writer, chartTemplate string) (retErr error) {
 	fmt.Fprintln(out, ">> starting the local control plane, registries and webhook...")
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	bed, err := testbed.Start(startCtx, testbed.Options{Progress: out})
+	bed, err := testbed.Start(startCtx, testbed.Options{Progress: out, Chart: &testbed.Chart{
+		Namespace: releaseNamespace,
+		Render: func(ctx context.Context, caBundle []byte) ([]byte, error) {
+			return renderChart(ctx, chartTemplate, caBundle)
+		},
+	}})
 	cancel()
 	if err != nil {
 		return err
@@ -180,6 +193,35 @@ func explain(ctx context.Context, out io.Writer, bed *testbed.Bed, ns string) er
 		return fmt.Errorf("pullguard explain failed with exit status %d", status)
 	}
 	return nil
+}
+
+// releaseNamespace is the namespace the demo installs the chart into, the README's.
+const releaseNamespace = "pullguard-system"
+
+// renderChart runs charts/cmd/template, as `helm template` would run: the chart with the user's
+// certificates (certificates.mode provided, the CA given as certificates.caBundle), the values
+// on stdin so the PEM needs no quoting.
+func renderChart(ctx context.Context, binary string, caBundle []byte) ([]byte, error) {
+	root, err := testbed.RepoRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	values, err := json.Marshal(map[string]any{
+		"certificates": map[string]any{"mode": "provided", "caBundle": string(caBundle)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, binary, "-chart", filepath.Join(root, "charts", "pullguard"),
+		"-name", "pullguard", "-namespace", releaseNamespace, "-f", "-")
+	cmd.Stdin = bytes.NewReader(values)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	manifest, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %s", binary, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return manifest, nil
 }
 
 func nodeList() string {

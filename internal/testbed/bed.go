@@ -10,8 +10,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/pullguard/pullguard/certs/selfca"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
 
@@ -26,6 +29,19 @@ type Options struct {
 	WebhookArgs []string
 	// Nodes are created before the webhook starts. Nil: DefaultNodes.
 	Nodes []Node
+	// Chart, when set, installs the webhook from the rendered Helm chart instead of manifests/.
+	Chart *Chart
+}
+
+// Chart is an install from the Helm chart, rendered by the caller: the chart's Go SDK lives in
+// the charts module, which the main module does not import.
+type Chart struct {
+	// Namespace is the release's; Start creates it, as helm install --create-namespace does.
+	Namespace string
+	// Render returns the chart rendered for Namespace (what helm template prints) with
+	// certificates.mode provided and caBundle, the PEM CA of the webhook's serving
+	// certificate, as certificates.caBundle.
+	Render func(ctx context.Context, caBundle []byte) ([]byte, error)
 }
 
 // DefaultNodes are two linux/amd64 nodes and a linux/arm64 node tainted the way GKE taints its
@@ -70,6 +86,10 @@ type Bed struct {
 
 	Webhook  *Webhook
 	Deployed Deployed
+
+	// serving is the webhook's serving certificate, made before the install so a chart can be
+	// rendered with its CA; every (re)start of the webhook serves it.
+	serving *selfca.Bundle
 
 	tls      *TLSMaterial
 	progress io.Writer
@@ -136,7 +156,17 @@ func Start(ctx context.Context, opts Options) (_ *Bed, retErr error) {
 			return b, err
 		}
 	}
-	if err := InstallManifests(ctx, b.Kubectl, root); err != nil {
+	if b.serving, err = NewServingCertificate(); err != nil {
+		return b, err
+	}
+	installed := "manifests/ and certs/cert-manager"
+	if opts.Chart != nil {
+		installed = "charts/pullguard (certificates.mode provided)"
+		err = b.installChart(ctx, *opts.Chart)
+	} else {
+		err = InstallManifests(ctx, b.Kubectl, root)
+	}
+	if err != nil {
 		return b, err
 	}
 	if b.Deployed, err = ReadDeployed(ctx, b.Client); err != nil {
@@ -145,7 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *Bed, retErr error) {
 	if err := EnsureDefaultServiceAccount(ctx, b.Client, b.Deployed.Namespace); err != nil {
 		return b, err
 	}
-	b.logf("manifests/ and certs/cert-manager applied (server-side) in %s", since(step))
+	b.logf("%s applied (server-side) in %s", installed, since(step))
 
 	step = time.Now()
 	if err := b.StartWebhook(ctx, opts.WebhookArgs...); err != nil {
@@ -198,7 +228,7 @@ func (b *Bed) StartWebhook(ctx context.Context, extraArgs ...string) error {
 		"--allow-private-registries=127.0.0.1,localhost",
 		"--registry-ca-file="+b.tls.CAFile,
 	)
-	w, err := StartWebhook(ctx, WebhookOptions{Args: append(args, extraArgs...), Dir: dir})
+	w, err := StartWebhook(ctx, WebhookOptions{Args: append(args, extraArgs...), Dir: dir, Serving: b.serving})
 	if err != nil {
 		return err
 	}
@@ -214,6 +244,20 @@ func (b *Bed) StartWebhook(ctx context.Context, extraArgs ...string) error {
 		return err
 	}
 	return WaitForAdmission(ctx, b.Client, probeNS, b.Images.TypoTag)
+}
+
+// installChart creates the release's namespace and applies the chart rendered with the CA of
+// the bed's serving certificate.
+func (b *Bed) installChart(ctx context.Context, ch Chart) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ch.Namespace}}
+	if _, err := b.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the release namespace %s: %w", ch.Namespace, err)
+	}
+	manifest, err := ch.Render(ctx, b.serving.CACert)
+	if err != nil {
+		return fmt.Errorf("rendering the chart: %w", err)
+	}
+	return ApplyChart(ctx, b.Kubectl, manifest)
 }
 
 // StopWebhook stops the webhook; the webhook configuration still points at its address.

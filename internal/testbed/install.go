@@ -58,6 +58,21 @@ func InstallManifests(ctx context.Context, k *Kubectl, root string) error {
 	return nil
 }
 
+// ApplyChart server-side applies a rendered chart (what helm template prints) with the real
+// kubectl, as helm's field manager, taking over fields an earlier install (kustomize's) set, as an
+// upgrade to the chart would. extraArgs go to kubectl apply (e.g. --dry-run=server).
+func ApplyChart(ctx context.Context, k *Kubectl, manifest []byte, extraArgs ...string) error {
+	args := append([]string{"apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-"}, extraArgs...)
+	res, err := k.Run(ctx, manifest, args...)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("kubectl %s exited %d:\n%s", strings.Join(args, " "), res.ExitCode, res.Output)
+	}
+	return nil
+}
+
 // Deployed is what the bed reads back from the applied manifests to run the webhook as shipped.
 type Deployed struct {
 	// Namespace and ServiceAccount the webhook Deployment runs as.

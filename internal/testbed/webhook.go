@@ -23,6 +23,18 @@ type WebhookOptions struct {
 	Args []string
 	// Dir holds the serving certificate (cert-dir) and the log.
 	Dir string
+	// Serving is the serving certificate, valid for 127.0.0.1 (NewServingCertificate); nil: a
+	// fresh one.
+	Serving *selfca.Bundle
+}
+
+// NewServingCertificate makes a CA and a serving certificate for the webhook on 127.0.0.1.
+func NewServingCertificate() (*selfca.Bundle, error) {
+	bundle, err := selfca.Generate([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("generating the webhook serving certificate: %w", err)
+	}
+	return bundle, nil
 }
 
 // Webhook is the webhook running in this process through app.Main, the binary's code path.
@@ -53,13 +65,15 @@ const (
 	webhookStopTimeout = webhookGrace + 10*time.Second
 )
 
-// StartWebhook generates a serving certificate for 127.0.0.1, starts app.Main with opts.Args plus
-// the local flags, and waits for /readyz.
+// StartWebhook writes its serving certificate (opts.Serving or a fresh one), starts app.Main with
+// opts.Args plus the local flags, and waits for /readyz.
 func StartWebhook(ctx context.Context, opts WebhookOptions) (*Webhook, error) {
 	certDir := opts.Dir + "/serving-certs"
-	bundle, err := selfca.Generate([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 24*time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("generating the webhook serving certificate: %w", err)
+	bundle, err := opts.Serving, error(nil)
+	if bundle == nil {
+		if bundle, err = NewServingCertificate(); err != nil {
+			return nil, err
+		}
 	}
 	if err := bundle.WriteDir(certDir); err != nil {
 		return nil, fmt.Errorf("writing the webhook serving certificate: %w", err)
