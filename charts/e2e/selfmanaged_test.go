@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/pullguard/pullguard/charts/render"
-	"github.com/pullguard/pullguard/internal/bench"
 	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/admission"
 )
@@ -151,9 +150,7 @@ func testSelfManaged(t *testing.T, bed *testbed.Bed, chartDir string, apply func
 	}
 
 	t.Run("rotation", func(t *testing.T) {
-		// bench.Cluster's scrape reads the API server's own counters through its client.
-		apiserver := &bench.Cluster{Bed: bed, Client: bed.Client}
-		before, err := apiserver.ScrapeWebhookMetrics(ctx, testbed.WebhookName)
+		before, err := testbed.ScrapeWebhookMetrics(ctx, bed.Client, testbed.WebhookName)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +176,7 @@ func testSelfManaged(t *testing.T, bed *testbed.Bed, chartDir string, apply func
 			admissions++
 			time.Sleep(250 * time.Millisecond)
 		}
-		after, err := apiserver.ScrapeWebhookMetrics(ctx, testbed.WebhookName)
+		after, err := testbed.ScrapeWebhookMetrics(ctx, bed.Client, testbed.WebhookName)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,7 +50,7 @@ func TestRegistryFaultsDenyUnverifiable(t *testing.T) {
 // failed call and no fail-open admission: every answer was the webhook's own.
 func runFaults(t *testing.T, denyUnverifiable bool) {
 	t.Helper()
-	before, err := cluster.ScrapeWebhookMetrics(t.Context(), testbed.WebhookName)
+	before, err := testbed.ScrapeWebhookMetrics(t.Context(), cluster.Client, testbed.WebhookName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func runFaults(t *testing.T, denyUnverifiable bool) {
 			})
 		}
 	})
-	after, err := cluster.ScrapeWebhookMetrics(t.Context(), testbed.WebhookName)
+	after, err := testbed.ScrapeWebhookMetrics(t.Context(), cluster.Client, testbed.WebhookName)
 	if err != nil {
 		t.Fatal(err)
 	}

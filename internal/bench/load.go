@@ -196,7 +196,7 @@ type MixedLoad struct {
 	// FirstErr is the first admission that failed or got an unexpected answer.
 	FirstErr error
 	// Webhook counts the API server's calls of pullguard during the load and their failures.
-	Webhook WebhookMetrics
+	Webhook testbed.WebhookMetrics
 	// PeakRSS is the high-water mark of the resident set of the process serving the webhook
 	// (this one, unless the webhook runs as its own process), read after the load.
 	PeakRSS uint64
@@ -252,7 +252,7 @@ func (c *Cluster) MeasureMixedLoad(ctx context.Context, clients, perClient, webh
 			return res, fmt.Errorf("warming %s: %v %q", image, a.Err, a.Warnings)
 		}
 	}
-	before, err := c.ScrapeWebhookMetrics(ctx, testbed.WebhookName)
+	before, err := testbed.ScrapeWebhookMetrics(ctx, c.Client, testbed.WebhookName)
 	if err != nil {
 		return res, err
 	}
@@ -295,7 +295,7 @@ func (c *Cluster) MeasureMixedLoad(ctx context.Context, clients, perClient, webh
 		res.ByKind[kind] = append(res.ByKind[kind], a.Took)
 	})
 	res.Took = time.Since(start)
-	after, err := c.ScrapeWebhookMetrics(ctx, testbed.WebhookName)
+	after, err := testbed.ScrapeWebhookMetrics(ctx, c.Client, testbed.WebhookName)
 	if err != nil {
 		return res, err
 	}

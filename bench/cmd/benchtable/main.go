@@ -365,7 +365,7 @@ func (t *table) faults(ctx context.Context, c *bench.Cluster) bench.Row {
 		Target:   "all answered by the webhook in budget, expected decision; 0 calling_webhook_error",
 	}
 	t.logf("faults: %d kinds", len(cases))
-	before, err := c.ScrapeWebhookMetrics(ctx, testbed.WebhookName)
+	before, err := testbed.ScrapeWebhookMetrics(ctx, c.Client, testbed.WebhookName)
 	if err != nil {
 		row.Err = err
 		return row
@@ -395,7 +395,7 @@ func (t *table) faults(ctx context.Context, c *bench.Cluster) bench.Row {
 		}
 		ok++
 	}
-	after, err := c.ScrapeWebhookMetrics(ctx, testbed.WebhookName)
+	after, err := testbed.ScrapeWebhookMetrics(ctx, c.Client, testbed.WebhookName)
 	if err != nil {
 		row.Err = err
 		return row
