@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/pullguard/pullguard/pkg/registry/egress"
 )
 
 // keySlots caps the round trips in flight per key: per host (Limits.MaxRequestsPerHost) and per
@@ -67,13 +69,13 @@ func registrableDomain(hostport string) string {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if addr, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		addr = addr.Unmap().WithZone("")
+	// The guard's own canonical form: case, root dot, mapped and zoned IP literals.
+	host = egress.CanonicalHost(strings.Trim(host, "[]"))
+	if addr, err := netip.ParseAddr(host); err == nil {
 		if addr.Is6() {
 			return netip.PrefixFrom(addr, 64).Masked().String()
 		}
-		return addr.String()
+		return host
 	}
 	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
 		return d

@@ -10,7 +10,7 @@ import (
 
 // hostPattern is one host[:port] entry of AllowPrivate or InsecureRegistries.
 type hostPattern struct {
-	host string // canonicalHost form
+	host string // CanonicalHost form
 	port string // "" matches every port
 }
 
@@ -54,9 +54,9 @@ func (r Registries) Match(registry string) bool {
 	return ok
 }
 
-// match reports the first entry naming host (any form accepted by canonicalHost) on port.
+// match reports the first entry naming host (any form accepted by CanonicalHost) on port.
 func (l hostList) match(host, port string) (hostPattern, bool) {
-	host = canonicalHost(host)
+	host = CanonicalHost(host)
 	for _, p := range l {
 		if p.host == host && (p.port == "" || p.port == port) {
 			return p, true
@@ -65,10 +65,10 @@ func (l hostList) match(host, port string) (hostPattern, bool) {
 	return hostPattern{}, false
 }
 
-// canonicalHost makes the spellings of one host compare equal: DNS names are case-insensitive
+// CanonicalHost makes the spellings of one host compare equal: DNS names are case-insensitive
 // and may carry the root dot; IP literals have several textual forms (::ffff:a.b.c.d, zero
 // runs, zones), none of which changes where a connection goes.
-func canonicalHost(h string) string {
+func CanonicalHost(h string) string {
 	h = strings.ToLower(strings.TrimSuffix(h, "."))
 	if a, err := netip.ParseAddr(h); err == nil {
 		return a.WithZone("").Unmap().String()
@@ -128,7 +128,7 @@ func finishHostPort(s, host, port string, bracketed bool) (string, string, error
 			return "", "", fmt.Errorf("host %q is neither a DNS name nor an IP address", s)
 		}
 	}
-	return canonicalHost(host), port, nil
+	return CanonicalHost(host), port, nil
 }
 
 // validDNSName follows the domain-component grammar of github.com/distribution/reference:

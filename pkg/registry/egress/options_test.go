@@ -63,7 +63,7 @@ func FuzzSplitHostPort(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if canonicalHost(host) != host {
+		if CanonicalHost(host) != host {
 			t.Fatalf("splitHostPort(%q) host %q is not canonical", s, host)
 		}
 		again := host
