@@ -5,14 +5,27 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/utils/clock"
 
+	"github.com/pullguard/pullguard/internal/weightedlru"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
 
-// keyringCacheSize bounds the keyring cache like the object cache it sits behind: one entry per
-// distinct list of pull secrets seen within the TTL.
-const keyringCacheSize = 4096
+const (
+	// keyringCacheSize bounds the keyring cache like the object cache it sits behind: one entry
+	// per distinct list of pull secrets seen within the TTL.
+	keyringCacheSize = 4096
+	// keyringCacheBytes bounds what the cached keyrings weigh. Counting entries alone is not
+	// enough: a parsed keyring keeps about 12 bytes of heap per byte of its secrets'
+	// dockerconfigjson (measured: 24.5 MB for a 2.0 MB secret of 55,000 keys), and every list
+	// of secret versions is an entry of its own, so a few large secrets listed in a few orders
+	// would otherwise hold hundreds of MB. 32 MiB keeps thousands of ordinary keyrings; a
+	// keyring heavier than that is rebuilt per admission, as before there was a cache.
+	keyringCacheBytes = 32 << 20
+	// keyringBytesPerSecretByte and keyringEntryBytes estimate a keyring's weight from its secrets.
+	keyringBytesPerSecretByte = 12
+	keyringEntryBytes         = 256
+)
 
 // keyringCache keeps the keyring built from a list of pull secrets, so that admission after
 // admission of the same workload decodes no dockerconfigjson and the keyring prepares its
@@ -22,11 +35,11 @@ const keyringCacheSize = 4096
 // kubelet's lookup. Entries live as long as the secrets they were built from are cached.
 type keyringCache struct {
 	ttl time.Duration
-	lru *cache.LRUExpireCache
+	lru *weightedlru.Cache[string, *keyring.Keyring]
 }
 
 func newKeyringCache(ttl time.Duration) *keyringCache {
-	return &keyringCache{ttl: ttl, lru: cache.NewLRUExpireCache(keyringCacheSize)}
+	return &keyringCache{ttl: ttl, lru: weightedlru.New[string, *keyring.Keyring](keyringCacheSize, keyringCacheBytes, clock.RealClock{})}
 }
 
 // get returns keyring.FromSecrets(secrets), built once per list of secret versions.
@@ -36,11 +49,22 @@ func (c *keyringCache) get(secrets []corev1.Secret) *keyring.Keyring {
 		return keyring.FromSecrets(secrets)
 	}
 	if kr, ok := c.lru.Get(key); ok {
-		return kr.(*keyring.Keyring)
+		return kr
 	}
 	kr := keyring.FromSecrets(secrets)
-	c.lru.Add(key, kr, c.ttl)
+	c.lru.Add(key, kr, keyringWeight(key, secrets), c.ttl)
 	return kr
+}
+
+// keyringWeight estimates what the keyring built from secrets keeps on the heap.
+func keyringWeight(key string, secrets []corev1.Secret) int64 {
+	n := keyringEntryBytes + len(key)
+	for i := range secrets {
+		for _, data := range secrets[i].Data {
+			n += keyringBytesPerSecretByte * len(data)
+		}
+	}
+	return int64(n)
 }
 
 // keyringKey identifies a list of secret versions; ok is false when a secret lacks its UID or

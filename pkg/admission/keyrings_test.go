@@ -79,3 +79,32 @@ func TestWarmAdmissionsShareTheKeyring(t *testing.T) {
 		t.Errorf("credentials from %q, want regcred", got)
 	}
 }
+
+// TestKeyringCacheIsBoundedByBytes: large pull secrets, each list of them an entry of its own,
+// never make the cached keyrings weigh more than keyringCacheBytes; a keyring heavier than the
+// bound is rebuilt per admission, and an ordinary one is still shared.
+func TestKeyringCacheIsBoundedByBytes(t *testing.T) {
+	c := newKeyringCache(time.Minute)
+	large := func(uid string) corev1.Secret {
+		s := versioned("large-"+uid, "large.example.com", uid, "1")
+		// A dockerconfigjson of 1 MiB: the bytes, not their content, give the weight.
+		s.Data["padding"] = make([]byte, 1<<20)
+		return s
+	}
+	l1, l2, l3 := large("uid-l1"), large("uid-l2"), large("uid-l3")
+	for _, list := range [][]corev1.Secret{{l1}, {l2}, {l3}, {l1, l2}, {l2, l1}, {l1, l3}, {l3, l1}, {l2, l3}} {
+		c.get(list)
+		if got := c.lru.Bytes(); got > keyringCacheBytes {
+			t.Fatalf("cached keyrings weigh %d B, more than the %d B bound", got, keyringCacheBytes)
+		}
+	}
+	huge := large("uid-huge")
+	huge.Data["padding"] = make([]byte, keyringCacheBytes/keyringBytesPerSecretByte+1)
+	if c.get([]corev1.Secret{huge}) == c.get([]corev1.Secret{huge}) {
+		t.Error("a keyring heavier than the whole cache was kept")
+	}
+	ordinary := []corev1.Secret{versioned("a", "a.example.com", "uid-a", "1")}
+	if c.get(ordinary) != c.get(ordinary) {
+		t.Error("an ordinary keyring is not shared")
+	}
+}
