@@ -13,7 +13,11 @@ import (
 // API server's admission configuration holds a certificate for. Answers to anybody else must
 // reveal nothing that only the named namespace's credentials could: the tag hint, which lists
 // tags of a possibly private repository, is given to them only when the tags were read
-// anonymously (see registry.Request.TrustedCaller).
+// anonymously (see registry.Request.TrustedCaller), and the notes that say which secrets or
+// ServiceAccount exist, what they hold and which of them failed are left out (the engine's
+// messages name no secret either: pkg/registry/disclosure.go). Where the API server cannot
+// present a certificate (many managed control planes) and the network already admits nobody
+// else, Config.TrustUnauthenticatedCallers gives every caller those notes back.
 
 type callerKey struct{}
 
@@ -27,4 +31,10 @@ func withCaller(ctx context.Context, r *http.Request) context.Context {
 func authenticatedCaller(ctx context.Context) bool {
 	ok, _ := ctx.Value(callerKey{}).(bool)
 	return ok
+}
+
+// trustedCaller reports whether the caller of ctx may learn what the named namespace's
+// secrets reveal: it was authenticated, or the operator trusts every caller.
+func (h *Handler) trustedCaller(ctx context.Context) bool {
+	return h.cfg.TrustUnauthenticatedCallers || authenticatedCaller(ctx)
 }

@@ -37,7 +37,7 @@ type checkResult struct {
 func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.Keyring, platforms []ocispec.Platform, budget time.Duration) map[string]registry.Verdict {
 	results := make(chan checkResult, len(images))
 	sem := make(chan struct{}, h.cfg.MaxConcurrentImages)
-	trusted := authenticatedCaller(ctx)
+	trusted := h.trustedCaller(ctx)
 	for _, image := range images {
 		go func() {
 			select {

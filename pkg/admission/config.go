@@ -92,6 +92,12 @@ type Config struct {
 	MaxRequestBytes int64
 	// MaxConcurrentImages is how many images of one admission are checked in parallel.
 	MaxConcurrentImages int
+	// TrustUnauthenticatedCallers tells every caller, not only one with a verified client
+	// certificate, which pull secrets and ServiceAccount exist, what they hold and which failed
+	// (caller.go). For clusters whose API server cannot present a client certificate and whose
+	// network admits only the API server to the webhook; the CLI sets it, its user holds the
+	// credentials.
+	TrustUnauthenticatedCallers bool
 }
 
 // DefaultConfig returns the defaults: warn mode, Unverifiable allowed, 8 s budget with a 1 s
@@ -134,6 +140,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"How long pull secrets and service accounts read from the API server are reused (0: not cached).")
 	b.Int64(&c.MaxRequestBytes, "max-request-bytes", "maxRequestBytes", "Largest AdmissionReview body accepted, in bytes.")
 	b.Int(&c.MaxConcurrentImages, "max-concurrent-images", "maxConcurrentImages", "Images of one admission checked in parallel.")
+	b.Bool(&c.TrustUnauthenticatedCallers, "trust-unauthenticated-callers", "trustUnauthenticatedCallers",
+		"Tell callers without a verified client certificate (--client-ca-file) which pull secrets and ServiceAccount exist and what they hold. Only where nothing but the API server can reach the webhook.")
 	c.Limits.addFlags(b)
 }
 

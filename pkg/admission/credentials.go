@@ -34,6 +34,9 @@ type credentials struct {
 // that is the only namespace the kubelet reads them from.
 func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace string) credentials {
 	var creds credentials
+	// Only a trusted caller hears which of the named objects exist and what they hold
+	// (caller.go); a name that cannot be a Secret's says nothing of the namespace.
+	trusted := h.trustedCaller(ctx)
 	names := pullSecretNames(w.spec)
 	if w.kind.template {
 		saNames, note, err := h.serviceAccountSecrets(ctx, namespace, w.serviceAccountName(), len(names) > 0)
@@ -43,7 +46,7 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 		case len(names) == 0:
 			names = saNames
 		}
-		if note != "" {
+		if note != "" && trusted {
 			creds.notes = append(creds.notes, attributed(w.specPath.Child("serviceAccountName").String(), note))
 		}
 	}
@@ -66,14 +69,18 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 			logf.FromContext(ctx).Error(r.err, "reading imagePullSecret", "secret", name)
 			creds.unreadable = append(creds.unreadable, fmt.Sprintf("imagePullSecret %q could not be read (%s)", name, errorReason(r.err)))
 		case !r.found:
-			creds.notes = append(creds.notes, attributed(secretsPath, fmt.Sprintf("imagePullSecret %q not found in namespace %q; the kubelet will pull without it", name, namespace)))
+			if trusted {
+				creds.notes = append(creds.notes, attributed(secretsPath, fmt.Sprintf("imagePullSecret %q not found in namespace %q; the kubelet will pull without it", name, namespace)))
+			}
 		default:
 			secrets = append(secrets, *r.secret)
 		}
 	}
 	creds.keyring = h.keyrings.get(secrets)
-	for _, n := range creds.keyring.Ignored() {
-		creds.notes = append(creds.notes, attributed(secretsPath, n))
+	if trusted {
+		for _, n := range creds.keyring.Ignored() {
+			creds.notes = append(creds.notes, attributed(secretsPath, n))
+		}
 	}
 	return creds
 }

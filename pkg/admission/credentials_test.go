@@ -59,15 +59,18 @@ func TestCredentials(t *testing.T) {
 		failErr      error    // the failed GET's error; nil: Forbidden
 		wantSecrets  []string // secrets the keyring offers for privateImage, in order
 		wantWarnings []string
-		wantSAGets   int
-		wantNoCheck  bool
+		// revealing: wantWarnings say what the namespace's objects hold, and only a trusted
+		// caller hears them (caller.go); an untrusted one gets no warning.
+		revealing   bool
+		wantSAGets  int
+		wantNoCheck bool
 	}{
 		"pod uses its own secrets": {
 			obj: podWith("regcred"), wantSecrets: []string{"regcred"}},
 		"pod without secrets never reads its ServiceAccount": {
 			obj: podWith()},
 		"template secrets win over the ServiceAccount's, with a note": {
-			obj: deployWith("builder", "regcred"), wantSecrets: []string{"regcred"}, wantSAGets: 1,
+			obj: deployWith("builder", "regcred"), wantSecrets: []string{"regcred"}, wantSAGets: 1, revealing: true,
 			wantWarnings: []string{`spec.template.spec.serviceAccountName: pullguard: ServiceAccount "builder" pull secrets [builder-cred] are ignored because the pod template sets imagePullSecrets`}},
 		"template without secrets uses its ServiceAccount's": {
 			obj: deployWith("builder"), wantSecrets: []string{"builder-cred"}, wantSAGets: 1},
@@ -76,10 +79,10 @@ func TestCredentials(t *testing.T) {
 		"template whose ServiceAccount has no secrets": {
 			obj: deployWith("plain", "regcred"), wantSecrets: []string{"regcred"}, wantSAGets: 1},
 		"template whose ServiceAccount is missing": {
-			obj: deployWith("ghost"), wantSAGets: 1,
+			obj: deployWith("ghost"), wantSAGets: 1, revealing: true,
 			wantWarnings: []string{`spec.template.spec.serviceAccountName: pullguard: ServiceAccount "ghost" not found in namespace "app"; pods will be rejected until it exists`}},
 		"missing secret is a warning and the check goes on": {
-			obj: podWith("nope", "regcred"), wantSecrets: []string{"regcred"},
+			obj: podWith("nope", "regcred"), wantSecrets: []string{"regcred"}, revealing: true,
 			wantWarnings: []string{`spec.imagePullSecrets: pullguard: imagePullSecret "nope" not found in namespace "app"; the kubelet will pull without it`}},
 		"secret names that cannot exist are not found, not unreadable": {
 			obj: podWith("a/b", "Not_A_Name", "regcred"), failGet: "Secret/app/a/b", wantSecrets: []string{"regcred"},
@@ -88,10 +91,10 @@ func TestCredentials(t *testing.T) {
 				`spec.imagePullSecrets: pullguard: imagePullSecret "Not_A_Name" not found in namespace "app" (not a valid secret name); the kubelet will pull without it`,
 			}},
 		"wrong-type secret is a warning": {
-			obj:          podWith("opaque"),
+			obj: podWith("opaque"), revealing: true,
 			wantWarnings: []string{`spec.imagePullSecrets: pullguard: secret "opaque" has type Opaque; the kubelet only uses kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`}},
 		"secret that exists only in another namespace gives no credentials": {
-			obj:          podWith("only-in-other"),
+			obj: podWith("only-in-other"), revealing: true,
 			wantWarnings: []string{`spec.imagePullSecrets: pullguard: imagePullSecret "only-in-other" not found in namespace "app"; the kubelet will pull without it`}},
 		"unreadable secret: images are unverifiable, the registry is not asked": {
 			obj: podWith("regcred"), failGet: "Secret/app/regcred", wantNoCheck: true,
@@ -104,42 +107,51 @@ func TestCredentials(t *testing.T) {
 			wantWarnings: []string{`spec.template.spec.containers[0].image: pullguard: not verified: ServiceAccount "builder" could not be read (forbidden)`}},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, testConfig(), nil, objs...)
-			if tc.failGet != "" {
-				e.gets.fail[tc.failGet] = cmp.Or(tc.failErr, error(apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", nil)))
-			}
-			if tc.failGet == "Secret/app/a/b" {
-				// What client-go's request builder answers before sending anything.
-				e.gets.fail[tc.failGet] = errString(`invalid resource name "a/b": [may not contain '/']`)
-			}
-			resp := e.h.Handle(testContext(t), review(t, admissionv1.Create, tc.obj, nil))
-			if !resp.Allowed {
-				t.Fatalf("denied: %+v", resp.Result)
-			}
-			if !slices.Equal(resp.Warnings, tc.wantWarnings) {
-				t.Errorf("warnings\n%q\nwant\n%q", resp.Warnings, tc.wantWarnings)
-			}
-			if n := e.gets.total("ServiceAccount"); n != tc.wantSAGets {
-				t.Errorf("%d ServiceAccount GETs, want %d", n, tc.wantSAGets)
-			}
-			if n := e.gets.count("Secret/other/only-in-other"); n != 0 {
-				t.Errorf("read a secret from another namespace")
-			}
-			reqs := e.checker.requests()
-			if tc.wantNoCheck {
-				if len(reqs) != 0 {
-					t.Errorf("%d checker calls, want none", len(reqs))
+		for caller, trusted := range map[string]bool{"trusted": true, "untrusted": false} {
+			t.Run(name+"/"+caller, func(t *testing.T) {
+				wantWarnings := tc.wantWarnings
+				if tc.revealing && !trusted {
+					wantWarnings = nil
 				}
-				return
-			}
-			if len(reqs) != 1 {
-				t.Fatalf("%d checker calls, want 1", len(reqs))
-			}
-			if got := secretNames(reqs[0], "reg.example.com/team/app"); !slices.Equal(got, tc.wantSecrets) {
-				t.Errorf("keyring offers %q, want %q", got, tc.wantSecrets)
-			}
-		})
+				e := newEnv(t, testConfig(func(c *Config) { c.TrustUnauthenticatedCallers = trusted }), nil, objs...)
+				if tc.failGet != "" {
+					e.gets.fail[tc.failGet] = cmp.Or(tc.failErr, error(apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "x", nil)))
+				}
+				if tc.failGet == "Secret/app/a/b" {
+					// What client-go's request builder answers before sending anything.
+					e.gets.fail[tc.failGet] = errString(`invalid resource name "a/b": [may not contain '/']`)
+				}
+				resp := e.h.Handle(testContext(t), review(t, admissionv1.Create, tc.obj, nil))
+				if !resp.Allowed {
+					t.Fatalf("denied: %+v", resp.Result)
+				}
+				if !slices.Equal(resp.Warnings, wantWarnings) {
+					t.Errorf("warnings\n%q\nwant\n%q", resp.Warnings, wantWarnings)
+				}
+				if n := e.gets.total("ServiceAccount"); n != tc.wantSAGets {
+					t.Errorf("%d ServiceAccount GETs, want %d", n, tc.wantSAGets)
+				}
+				if n := e.gets.count("Secret/other/only-in-other"); n != 0 {
+					t.Errorf("read a secret from another namespace")
+				}
+				reqs := e.checker.requests()
+				if tc.wantNoCheck {
+					if len(reqs) != 0 {
+						t.Errorf("%d checker calls, want none", len(reqs))
+					}
+					return
+				}
+				if len(reqs) != 1 {
+					t.Fatalf("%d checker calls, want 1", len(reqs))
+				}
+				if got := secretNames(reqs[0], "reg.example.com/team/app"); !slices.Equal(got, tc.wantSecrets) {
+					t.Errorf("keyring offers %q, want %q", got, tc.wantSecrets)
+				}
+				if reqs[0].TrustedCaller != trusted {
+					t.Errorf("checker asked with TrustedCaller %v, want %v", reqs[0].TrustedCaller, trusted)
+				}
+			})
+		}
 	}
 }
 

@@ -75,7 +75,7 @@ func TestObjectLimits(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, testConfig(func(c *Config) { c.Limits = limits }), nil)
+			e := newEnv(t, testConfig(func(c *Config) { c.Limits, c.TrustUnauthenticatedCallers = limits, true }), nil)
 			resp := e.h.Handle(testContext(t), review(t, admissionv1.Create, tc.pod, nil))
 			if !resp.Allowed {
 				t.Fatalf("denied: %+v", resp.Result)

@@ -112,7 +112,7 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 		return uppercaseHost(ref)
 	}
 	if err := req.Keyring.Err(); err != nil {
-		return invalidPullSecret(ref, err)
+		return invalidPullSecretFor(ref, err, req.TrustedCaller)
 	}
 	repo := c.keyringRepo(ref.Repository)
 	p := probe{

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +233,22 @@ func serveTLS(t testing.TB, ca *testregistry.CA, network *testregistry.Network, 
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
+}
+
+// assertRevealsNoSecret fails when what an untrusted caller is told of v names one of secrets,
+// a key, or the keyring's account of them (disclosure.go).
+func assertRevealsNoSecret(t *testing.T, v Verdict, secrets []corev1.Secret) {
+	t.Helper()
+	told := append([]string{v.Detail, v.Fix, v.Credential}, v.Notes...)
+	forbidden := []string{"imagePullSecret \"", "(key ", "has entries for", "secret \""}
+	for _, s := range secrets {
+		forbidden = append(forbidden, strconv.Quote(s.Name))
+	}
+	for _, text := range told {
+		for _, f := range forbidden {
+			if strings.Contains(text, f) {
+				t.Errorf("untrusted caller told %q, which contains %q", text, f)
+			}
+		}
+	}
 }

@@ -149,7 +149,7 @@ func BenchmarkLargeSecretCachedCheck(b *testing.B) {
 	r := e.registry(testregistry.Config{}, "reg.example.com")
 	push(b, r, "team/app:v1")
 	c := e.checker(e.options())
-	req := Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(largeSecret())}
+	req := Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(largeSecret()), TrustedCaller: true}
 	benchCheck(b, c, req)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -164,7 +164,7 @@ func TestLargeSecret(t *testing.T) {
 	e := newEnv(t)
 	tokenRegistry(t, e, "v1")
 	c := e.checker(e.options())
-	v := c.Check(ctxTimeout(t, 60*time.Second), Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(largeSecret())})
+	v := c.Check(ctxTimeout(t, 60*time.Second), Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(largeSecret()), TrustedCaller: true})
 	assertVerdict(t, v, NotPullable, ClassUnauthorized, []string{`has entries for [`, "and 54984 more] but none match reg.example.com/team/app"}, nil)
 	for _, s := range append([]string{v.Detail, v.Fix}, v.Notes...) {
 		if n := len([]rune(s)); n > DefaultLimits().MaxMessageRunes {

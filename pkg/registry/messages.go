@@ -34,6 +34,8 @@ func (p *probe) definiteMessage(a attempt) Verdict {
 	switch {
 	case f.notFound():
 		return p.notFoundMessage(a)
+	case !p.trustedCaller:
+		return p.untrustedRefusal(a)
 	case anonymous && f.status == 401:
 		return Verdict{
 			Class:  ClassUnauthorized,
@@ -76,7 +78,11 @@ func (p *probe) notFoundMessage(a attempt) Verdict {
 			Detail: fmt.Sprintf("repository %s not found (%s)", ref.Repository, said),
 			Fix:    "check the registry and repository name",
 		}
-		if a.cred == nil || a.cred.Anonymous() {
+		switch {
+		case !p.trustedCaller:
+			detail, fix := p.untrustedNotFoundClause()
+			v.Detail, v.Fix = v.Detail+detail, v.Fix+fix
+		case a.cred == nil || a.cred.Anonymous():
 			v.Detail += fmt.Sprintf("; some registries answer 404 for private repositories, and %s", p.noCredentialClause(a.cred))
 			v.Fix += "; if the repository is private, " + p.anonymousFix()
 		}
@@ -124,7 +130,7 @@ func secretName(cred *keyring.Credential) string {
 // unverifiable explains a failure the webhook cannot turn into a certain answer.
 func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 	ref, domain := p.ref, p.ref.Domain
-	v := Verdict{Outcome: Unverifiable, Class: f.class, Notes: earlierFailures(failed)}
+	v := Verdict{Outcome: Unverifiable, Class: f.class, Notes: p.credentialNotes(earlierFailures(failed)...)}
 	host := f.host
 	if f.mirror != "" {
 		domain = f.mirror + " (the nodes' mirror of " + domain + ")"
@@ -433,9 +439,9 @@ func alsoFailedNote(a attempt) string {
 }
 
 // nodeCredentials is a definite failure on a registry the nodes hold credentials for.
-func nodeCredentials(ref *reference.Reference, primary attempt) Verdict {
+func nodeCredentials(ref *reference.Reference, primary attempt, credential string) Verdict {
 	return Verdict{
-		Outcome: Unverifiable, Class: ClassNodeCredentials, Credential: credentialName(primary.cred),
+		Outcome: Unverifiable, Class: ClassNodeCredentials, Credential: credential,
 		Detail: fmt.Sprintf("credentials for %s come from the nodes; not verified (the webhook's own check got %s)", ref.Repository, primary.f.statusWithCodes()),
 	}
 }

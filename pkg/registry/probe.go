@@ -224,8 +224,8 @@ func (c *Checker) pullable(ctx context.Context, p *probe, res resolved, failed [
 		Outcome:    Pullable,
 		Class:      ClassOK,
 		Digest:     res.desc.Digest.String(),
-		Credential: credentialName(res.cred),
-		Notes:      workedAfter(failed),
+		Credential: p.credentialName(res.cred),
+		Notes:      p.credentialNotes(workedAfter(failed)...),
 	}
 	if note := c.tagDrift(ctx, p, res); note != "" {
 		v.Notes = append(v.Notes, note)
@@ -320,17 +320,17 @@ func (p *probe) definite(failed []attempt) Verdict {
 	if p.nodeCredentials && !primary.f.hasCode(transport.ManifestUnknownErrorCode) {
 		// The nodes hold a credential the webhook does not; only a definite "this tag does not
 		// exist in this repository" survives that.
-		v := nodeCredentials(p.ref, primary)
-		v.Notes = notes
+		v := nodeCredentials(p.ref, primary, p.credentialName(primary.cred))
+		v.Notes = p.credentialNotes(notes...)
 		return v
 	}
 	v := p.definiteMessage(primary)
-	if len(p.creds) > 0 {
+	if len(p.creds) > 0 && p.trustedCaller {
 		notes = append(notes, p.explanation()...)
 	}
 	// A skipped secret often is the reason nothing matched (docs/pull-semantics.md rule 20: an Opaque secret).
 	notes = append(notes, p.ignored...)
-	v.Outcome, v.Credential, v.Notes = NotPullable, credentialName(primary.cred), notes
+	v.Outcome, v.Credential, v.Notes = NotPullable, p.credentialName(primary.cred), p.credentialNotes(notes...)
 	return v
 }
 

@@ -341,7 +341,7 @@ func TestRows(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			start := time.Now()
-			v := c.Check(ctx, Request{Image: tc.image, Keyring: keyringOf(tc.secrets...), Platforms: ociPlats(tc.platforms...)})
+			v := c.Check(ctx, Request{Image: tc.image, Keyring: keyringOf(tc.secrets...), Platforms: ociPlats(tc.platforms...), TrustedCaller: true})
 			t.Logf("%s/%s (credential %s): %s; notes %q", v.Outcome, v.Class, v.Credential, v.Message(), v.Notes)
 			assertVerdict(t, v, tc.outcome, tc.class, tc.words, tc.notes)
 			if tc.credWords != "" && !strings.Contains(v.Credential, tc.credWords) {
@@ -356,6 +356,14 @@ func TestRows(t *testing.T) {
 			if v.Image != tc.image {
 				t.Errorf("Image = %q, want %q", v.Image, tc.image)
 			}
+
+			// The same check for a caller that is not trusted: the same outcome and class,
+			// and nothing that says which secrets exist, what they hold or which failed.
+			u := c.Check(ctx, Request{Image: tc.image, Keyring: keyringOf(tc.secrets...), Platforms: ociPlats(tc.platforms...)})
+			if u.Outcome != v.Outcome || u.Class != v.Class {
+				t.Errorf("untrusted caller: %s/%s, trusted %s/%s", u.Outcome, u.Class, v.Outcome, v.Class)
+			}
+			assertRevealsNoSecret(t, u, tc.secrets)
 		})
 	}
 	if refused := w.env.net.Refused(); len(refused) > 0 {
