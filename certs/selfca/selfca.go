@@ -41,6 +41,8 @@ var (
 	ErrNoSubjects = errors.New("at least one DNS name or IP address is required")
 	// ErrInvalidValidity is returned for a validity that is not positive.
 	ErrInvalidValidity = errors.New("validity must be positive")
+	// ErrNoCommonName is returned for a client certificate without a name to authenticate as.
+	ErrNoCommonName = errors.New("a common name is required")
 )
 
 // Bundle holds PEM-encoded material: the CA certificate, the serving certificate and the serving
@@ -116,6 +118,33 @@ func (ca *CA) Issue(dnsNames []string, ips []net.IP, validity time.Duration) (*B
 	if len(dnsNames) == 0 && len(ips) == 0 {
 		return nil, ErrNoSubjects
 	}
+	commonName := "pullguard-webhook"
+	if len(dnsNames) > 0 {
+		commonName = dnsNames[0]
+	}
+	return ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
+		DNSNames:    dnsNames,
+		IPAddresses: ips,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, validity)
+}
+
+// IssueClient signs a certificate for TLS client authentication as commonName, valid for
+// validity from now (and never beyond the CA): what an API server presents to a webhook that
+// verifies its callers (its admission configuration's kubeConfigFile).
+func (ca *CA) IssueClient(commonName string, validity time.Duration) (*Bundle, error) {
+	if commonName == "" {
+		return nil, ErrNoCommonName
+	}
+	return ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, validity)
+}
+
+// issue fills in template's key, serial, validity and usage, and signs it.
+func (ca *CA) issue(template *x509.Certificate, validity time.Duration) (*Bundle, error) {
 	if validity <= 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidValidity, validity)
 	}
@@ -126,36 +155,24 @@ func (ca *CA) Issue(dnsNames []string, ips []net.IP, validity time.Duration) (*B
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generating serving key: %w", err)
+		return nil, fmt.Errorf("generating key: %w", err)
 	}
 	serial, err := serialNumber()
 	if err != nil {
 		return nil, err
 	}
-	commonName := "pullguard-webhook"
-	if len(dnsNames) > 0 {
-		commonName = dnsNames[0]
-	}
-	template := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: commonName},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		DNSNames:     dnsNames,
-		IPAddresses:  ips,
-		// Digital signature is what an ECDSA key does in a TLS handshake; there is no key
-		// encipherment with ECDSA.
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
+	template.SerialNumber, template.NotBefore, template.NotAfter = serial, notBefore, notAfter
+	// Digital signature is what an ECDSA key does in a TLS handshake; there is no key
+	// encipherment with ECDSA.
+	template.KeyUsage = x509.KeyUsageDigitalSignature
+	template.BasicConstraintsValid = true
 	certDER, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, fmt.Errorf("creating serving certificate: %w", err)
+		return nil, fmt.Errorf("creating certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("encoding serving key: %w", err)
+		return nil, fmt.Errorf("encoding key: %w", err)
 	}
 	return &Bundle{
 		CACert: ca.CertPEM,

@@ -321,3 +321,46 @@ func TestCAIssue(t *testing.T) {
 		t.Errorf("Issue without subjects: %v, want %v", err, selfca.ErrNoSubjects)
 	}
 }
+
+// TestCAIssueClient: a client certificate verifies for client authentication against its CA
+// only, never as a serving certificate, and carries the name it authenticates as.
+func TestCAIssueClient(t *testing.T) {
+	ca, err := selfca.NewCA(time.Hour)
+	if err != nil {
+		t.Fatalf("NewCA: %v", err)
+	}
+	other, err := selfca.NewCA(time.Hour)
+	if err != nil {
+		t.Fatalf("NewCA: %v", err)
+	}
+	b, err := ca.IssueClient("kube-apiserver", time.Hour)
+	if err != nil {
+		t.Fatalf("IssueClient: %v", err)
+	}
+	leaf := parseCert(t, b.Cert)
+	if leaf.Subject.CommonName != "kube-apiserver" {
+		t.Errorf("common name %q, want kube-apiserver", leaf.Subject.CommonName)
+	}
+	tests := map[string]struct {
+		ca      []byte
+		usage   x509.ExtKeyUsage
+		wantErr bool
+	}{
+		"client auth, its CA":     {ca: ca.CertPEM, usage: x509.ExtKeyUsageClientAuth},
+		"client auth, another CA": {ca: other.CertPEM, usage: x509.ExtKeyUsageClientAuth, wantErr: true},
+		"server auth, its own CA": {ca: ca.CertPEM, usage: x509.ExtKeyUsageServerAuth, wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(tc.ca)
+			_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{tc.usage}})
+			if (err != nil) != tc.wantErr {
+				t.Errorf("Verify: %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+	if _, err := ca.IssueClient("", time.Hour); !errors.Is(err, selfca.ErrNoCommonName) {
+		t.Errorf("IssueClient without a name: %v, want %v", err, selfca.ErrNoCommonName)
+	}
+}

@@ -227,6 +227,8 @@ func (b *Bed) StartWebhook(ctx context.Context, extraArgs ...string) error {
 		// private address would allowlist.
 		"--allow-private-registries=127.0.0.1,localhost",
 		"--registry-ca-file="+b.tls.CAFile,
+		// The API server presents its admission client certificate: a trusted caller.
+		"--client-ca-file="+b.ControlPlane.WebhookClientCAFile,
 	)
 	w, err := StartWebhook(ctx, WebhookOptions{Args: append(args, extraArgs...), Dir: dir, Serving: b.serving})
 	if err != nil {

@@ -46,7 +46,10 @@ type ControlPlane struct {
 	KubeconfigPath string
 	// AuditLogPath is the API server's audit log (JSON lines).
 	AuditLogPath string
-	dir          string
+	// WebhookClientCAFile is the CA of the client certificate the API server presents to
+	// webhooks (admissionauth.go): a webhook's --client-ca-file.
+	WebhookClientCAFile string
+	dir                 string
 }
 
 // StartControlPlane starts etcd and kube-apiserver with the audit log on, installs the cert-manager
@@ -64,6 +67,11 @@ func StartControlPlane(ctx context.Context, bins Binaries, dir string) (*Control
 		return nil, fmt.Errorf("writing the audit policy: %w", err)
 	}
 	cp := &ControlPlane{dir: dir, AuditLogPath: filepath.Join(dir, "audit.log")}
+	admissionConfigPath, clientCA, err := writeAdmissionAuth(dir)
+	if err != nil {
+		return nil, err
+	}
+	cp.WebhookClientCAFile = clientCA
 
 	env := &envtest.Environment{
 		CRDInstallOptions: envtest.CRDInstallOptions{
@@ -80,6 +88,7 @@ func StartControlPlane(ctx context.Context, bins Binaries, dir string) (*Control
 	args := api.Configure()
 	args.Set("audit-policy-file", policyPath)
 	args.Set("audit-log-path", cp.AuditLogPath)
+	args.Set("admission-control-config-file", admissionConfigPath)
 	// envtest disables the ServiceAccount admission plugin so pods need no ServiceAccount; the bed
 	// turns it back on because in a real cluster it copies the ServiceAccount's imagePullSecrets
 	// into the pod before any webhook sees it. Namespace gives every namespace its "default" one.
