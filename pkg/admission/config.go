@@ -52,6 +52,10 @@ const (
 // (pkg/webhook/admission/http.go): a larger Config.MaxRequestBytes could never take effect.
 const maxRequestBytesLimit = 7 << 20
 
+// minCacheBytes is the least a cache may weigh: below it, one ordinary pull secret of a few
+// hundred keys could not be kept.
+const minCacheBytes = 1 << 20
+
 // maxConcurrentImagesLimit keeps one admission from fanning out without bound; the registry
 // engine has its own global cap on round trips.
 const maxConcurrentImagesLimit = 256
@@ -88,6 +92,11 @@ type Config struct {
 	TimeoutMargin time.Duration
 	// SecretCacheTTL is how long Secret and ServiceAccount GETs are reused (0 disables the cache).
 	SecretCacheTTL time.Duration
+	// SecretCacheSize bounds the Secret/ServiceAccount cache and the keyring cache in entries;
+	// SecretCacheBytes and KeyringCacheBytes bound them in what they weigh (at least 1 MiB).
+	SecretCacheSize   int
+	SecretCacheBytes  int64
+	KeyringCacheBytes int64
 	// MaxRequestBytes caps an AdmissionReview body (at most 7 MiB, controller-runtime's own cap).
 	MaxRequestBytes int64
 	// MaxConcurrentImages is how many images of one admission are checked in parallel.
@@ -101,13 +110,16 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: warn mode, Unverifiable allowed, 8 s budget with a 1 s
-// margin, 10 s secret cache, 7 MiB bodies, 16 images in parallel, no exemptions.
+// margin, 10 s secret cache of 4,096 entries, 64 MiB of objects and 32 MiB of keyrings, 7 MiB bodies, 16 images in parallel, no exemptions.
 func DefaultConfig() Config {
 	return Config{
 		DefaultMode:         ModeWarn,
 		MaxBudget:           8 * time.Second,
 		TimeoutMargin:       time.Second,
 		SecretCacheTTL:      10 * time.Second,
+		SecretCacheSize:     4096,
+		SecretCacheBytes:    64 << 20,
+		KeyringCacheBytes:   32 << 20,
 		MaxRequestBytes:     maxRequestBytesLimit,
 		MaxConcurrentImages: 16,
 		Limits:              DefaultLimits(),
@@ -138,6 +150,12 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"Time kept back from the API server's ?timeout= to answer before it gives up on the webhook.")
 	b.Duration(&c.SecretCacheTTL, "secret-cache-ttl", "secretCacheTTL",
 		"How long pull secrets and service accounts read from the API server are reused (0: not cached).")
+	b.Int(&c.SecretCacheSize, "secret-cache-size", "secretCacheSize",
+		"Pull secrets and service accounts kept in the cache, and keyrings built from them (LRU entries each).")
+	b.Int64(&c.SecretCacheBytes, "secret-cache-bytes", "secretCacheBytes",
+		"What the cached pull secrets and service accounts may weigh in all, in bytes (at least 1 MiB).")
+	b.Int64(&c.KeyringCacheBytes, "keyring-cache-bytes", "keyringCacheBytes",
+		"What the keyrings parsed from cached pull secrets may weigh in all, in bytes (at least 1 MiB); a parsed keyring weighs about 12 times its secrets.")
 	b.Int64(&c.MaxRequestBytes, "max-request-bytes", "maxRequestBytes", "Largest AdmissionReview body accepted, in bytes.")
 	b.Int(&c.MaxConcurrentImages, "max-concurrent-images", "maxConcurrentImages", "Images of one admission checked in parallel.")
 	b.Bool(&c.TrustUnauthenticatedCallers, "trust-unauthenticated-callers", "trustUnauthenticatedCallers",
@@ -162,6 +180,17 @@ func (c Config) Validate() field.ErrorList {
 	}
 	if c.SecretCacheTTL < 0 {
 		errs = append(errs, field.Invalid(p.Child("secretCacheTTL"), c.SecretCacheTTL.String(), "secret cache TTL must not be negative"))
+	}
+	if c.SecretCacheSize < 1 {
+		errs = append(errs, field.Invalid(p.Child("secretCacheSize"), c.SecretCacheSize, "secret cache size must be positive"))
+	}
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{{"secretCacheBytes", c.SecretCacheBytes}, {"keyringCacheBytes", c.KeyringCacheBytes}} {
+		if n.v < minCacheBytes {
+			errs = append(errs, field.Invalid(p.Child(n.key), n.v, fmt.Sprintf("cache bytes must be at least %d (1 MiB)", minCacheBytes)))
+		}
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > maxRequestBytesLimit {
 		errs = append(errs, field.Invalid(p.Child("maxRequestBytes"), c.MaxRequestBytes, fmt.Sprintf("max request bytes must be in (0, %d]", maxRequestBytesLimit)))

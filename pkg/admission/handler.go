@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -68,8 +69,8 @@ func NewHandler(cfg Config, checker Checker, apiReader, informers client.Reader,
 	return &Handler{
 		cfg:                 cfg,
 		checker:             checker,
-		objects:             newObjectCache(apiReader, cfg.SecretCacheTTL, cfg.MaxBudget),
-		keyrings:            newKeyringCache(cfg.SecretCacheTTL),
+		objects:             newObjectCache(apiReader, cfg, clock.RealClock{}),
+		keyrings:            newKeyringCache(cfg, clock.RealClock{}),
 		informers:           informers,
 		metrics:             metrics,
 		exemptNamespaces:    sets.New(cfg.ExemptNamespaces...),

@@ -11,17 +11,14 @@ import (
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
 
+// The keyring cache is bounded like the object cache it sits behind, in entries
+// (Config.SecretCacheSize: one per distinct list of pull secrets seen within the TTL) and in
+// bytes (Config.KeyringCacheBytes). Counting entries alone is not enough: a parsed keyring keeps
+// about 12 bytes of heap per byte of its secrets' dockerconfigjson (measured: 24.5 MB for a
+// 2.0 MB secret of 55,000 keys), and every list of secret versions is an entry of its own, so a
+// few large secrets listed in a few orders would otherwise hold hundreds of MB. A keyring
+// heavier than the bound is rebuilt per admission, as before there was a cache.
 const (
-	// keyringCacheSize bounds the keyring cache like the object cache it sits behind: one entry
-	// per distinct list of pull secrets seen within the TTL.
-	keyringCacheSize = 4096
-	// keyringCacheBytes bounds what the cached keyrings weigh. Counting entries alone is not
-	// enough: a parsed keyring keeps about 12 bytes of heap per byte of its secrets'
-	// dockerconfigjson (measured: 24.5 MB for a 2.0 MB secret of 55,000 keys), and every list
-	// of secret versions is an entry of its own, so a few large secrets listed in a few orders
-	// would otherwise hold hundreds of MB. 32 MiB keeps thousands of ordinary keyrings; a
-	// keyring heavier than that is rebuilt per admission, as before there was a cache.
-	keyringCacheBytes = 32 << 20
 	// keyringBytesPerSecretByte and keyringEntryBytes estimate a keyring's weight from its secrets.
 	keyringBytesPerSecretByte = 12
 	keyringEntryBytes         = 256
@@ -38,8 +35,8 @@ type keyringCache struct {
 	lru *weightedlru.Cache[string, *keyring.Keyring]
 }
 
-func newKeyringCache(ttl time.Duration) *keyringCache {
-	return &keyringCache{ttl: ttl, lru: weightedlru.New[string, *keyring.Keyring](keyringCacheSize, keyringCacheBytes, clock.RealClock{})}
+func newKeyringCache(cfg Config, clk clock.Clock) *keyringCache {
+	return &keyringCache{ttl: cfg.SecretCacheTTL, lru: weightedlru.New[string, *keyring.Keyring](cfg.SecretCacheSize, cfg.KeyringCacheBytes, clk)}
 }
 
 // get returns keyring.FromSecrets(secrets), built once per list of secret versions.

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 )
@@ -42,7 +43,7 @@ func TestKeyringCache(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := newKeyringCache(tc.ttl)
+			c := newKeyringCache(testConfig(func(c *Config) { c.SecretCacheTTL = tc.ttl }), clock.RealClock{})
 			first, second := c.get(tc.first), c.get(tc.second)
 			if (first == second) != tc.shared {
 				t.Errorf("shared = %v, want %v", first == second, tc.shared)
@@ -81,10 +82,12 @@ func TestWarmAdmissionsShareTheKeyring(t *testing.T) {
 }
 
 // TestKeyringCacheIsBoundedByBytes: large pull secrets, each list of them an entry of its own,
-// never make the cached keyrings weigh more than keyringCacheBytes; a keyring heavier than the
+// never make the cached keyrings weigh more than Config.KeyringCacheBytes; a keyring heavier than the
 // bound is rebuilt per admission, and an ordinary one is still shared.
 func TestKeyringCacheIsBoundedByBytes(t *testing.T) {
-	c := newKeyringCache(time.Minute)
+	cfg := testConfig(func(c *Config) { c.SecretCacheTTL = time.Minute })
+	keyringCacheBytes := cfg.KeyringCacheBytes
+	c := newKeyringCache(cfg, clock.RealClock{})
 	large := func(uid string) corev1.Secret {
 		s := versioned("large-"+uid, "large.example.com", uid, "1")
 		// A dockerconfigjson of 1 MiB: the bytes, not their content, give the weight.
@@ -99,7 +102,7 @@ func TestKeyringCacheIsBoundedByBytes(t *testing.T) {
 		}
 	}
 	huge := large("uid-huge")
-	huge.Data["padding"] = make([]byte, keyringCacheBytes/keyringBytesPerSecretByte+1)
+	huge.Data["padding"] = make([]byte, int(keyringCacheBytes)/keyringBytesPerSecretByte+1)
 	if c.get([]corev1.Secret{huge}) == c.get([]corev1.Secret{huge}) {
 		t.Error("a keyring heavier than the whole cache was kept")
 	}
