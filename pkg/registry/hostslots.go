@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -56,6 +57,20 @@ func (h *keySlots) acquire(ctx context.Context, key string) (func(), error) {
 		forget()
 		return nil, ctx.Err()
 	}
+}
+
+// slotHost is a request's per-host key: its host in the network guard's canonical form (case,
+// root dot, mapped and zoned IP literals) and its port, the scheme's default written out, so that
+// one server under two spellings ("Reg.Example.com.:443", "reg.example.com") shares one budget.
+func slotHost(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "443"
+		if u.Scheme == "http" {
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(egress.CanonicalHost(u.Hostname()), port)
 }
 
 // registrableDomain is what one party controls of a registry host[:port]: its registrable

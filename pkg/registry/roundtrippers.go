@@ -127,7 +127,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	req = req.WithContext(ctx)
 	// Narrowest first: a request waiting for its domain's or the global slots holds only a slot
 	// of its own host, which no other host needs.
-	freeHost, err := t.hosts.acquire(ctx, req.URL.Host)
+	freeHost, err := t.hosts.acquire(ctx, slotHost(req.URL))
 	if err != nil {
 		cancel()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,31 @@ func TestRegistrableDomain(t *testing.T) {
 		t.Run(host, func(t *testing.T) {
 			if got := registrableDomain(host); got != want {
 				t.Errorf("registrableDomain(%q) = %q, want %q", host, got, want)
+			}
+		})
+	}
+}
+
+// TestSlotHost: one server under any spelling of its host and port is one per-host budget;
+// another port or scheme's default is another.
+func TestSlotHost(t *testing.T) {
+	tests := map[string]struct{ url, want string }{
+		"plain":                  {"https://reg.example.com/v2/", "reg.example.com:443"},
+		"case and root dot":      {"https://Reg.Example.COM./v2/", "reg.example.com:443"},
+		"default port written":   {"https://reg.example.com:443/v2/", "reg.example.com:443"},
+		"another port":           {"https://reg.example.com:5000/v2/", "reg.example.com:5000"},
+		"plain HTTP":             {"http://reg.example.com/v2/", "reg.example.com:80"},
+		"IPv4-mapped IPv6":       {"https://[::ffff:203.0.113.7]/v2/", "203.0.113.7:443"},
+		"IPv6 literal with port": {"https://[2001:db8::1]:5000/v2/", "[2001:db8::1]:5000"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			u, err := url.Parse(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slotHost(u); got != tc.want {
+				t.Errorf("slotHost(%s) = %q, want %q", tc.url, got, tc.want)
 			}
 		})
 	}
