@@ -81,6 +81,9 @@ type Config struct {
 	CA *CA
 	// Service is the Bearer challenge's service parameter (default "testregistry").
 	Service string
+	// FirstScopeOnly makes the token endpoint read only the first scope of a request, as some
+	// token services do: a token asked for several repositories grants at most the first.
+	FirstScopeOnly bool
 }
 
 // Registry is a running fake registry.
@@ -378,19 +381,24 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	grant := map[string]bool{}
-	for _, scopes := range req.URL.Query()["scope"] {
-		for _, scope := range strings.Fields(scopes) {
-			rest, ok := strings.CutPrefix(scope, "repository:")
-			if !ok {
-				continue
-			}
-			i := strings.LastIndex(rest, ":")
-			if i < 0 || !strings.Contains(rest[i+1:], "pull") {
-				continue
-			}
-			if repo := rest[:i]; r.allowed(user, repo) {
-				grant[repo] = true
-			}
+	var scopes []string
+	for _, s := range req.URL.Query()["scope"] {
+		scopes = append(scopes, strings.Fields(s)...)
+	}
+	if r.cfg.FirstScopeOnly && len(scopes) > 1 {
+		scopes = scopes[:1]
+	}
+	for _, scope := range scopes {
+		rest, ok := strings.CutPrefix(scope, "repository:")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndex(rest, ":")
+		if i < 0 || !strings.Contains(rest[i+1:], "pull") {
+			continue
+		}
+		if repo := rest[:i]; r.allowed(user, repo) {
+			grant[repo] = true
 		}
 	}
 	b := make([]byte, 16)
