@@ -84,6 +84,9 @@ type Config struct {
 	// FirstScopeOnly makes the token endpoint read only the first scope of a request, as some
 	// token services do: a token asked for several repositories grants at most the first.
 	FirstScopeOnly bool
+	// HTTP2 offers HTTP/2 next to HTTP/1.1 (FrontConfig.HTTP2); without it the registry speaks
+	// HTTP/1.1 only, so concurrent requests each need a connection of their own.
+	HTTP2 bool
 }
 
 // Registry is a running fake registry.
@@ -148,7 +151,8 @@ func New(cfg Config) (*Registry, error) {
 	// Every request is counted, faulted or not; the fault comes before authentication, as a
 	// failing registry's load balancer does.
 	front, err := StartFront(r.observe(r.faults.Handler(http.HandlerFunc(r.serveHTTP))), FrontConfig{
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:   &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		HTTP2: cfg.HTTP2,
 	})
 	if err != nil {
 		return nil, err
