@@ -39,9 +39,9 @@ func (c *Cluster) pullSecret(hosts ...string) corev1.Secret {
 		panic(err) // a map of strings always encodes
 	}
 	return corev1.Secret{
-		// A UID, as the API server gives every object (the fake client does not), so that the
-		// handler's keyring cache, keyed by UID and resourceVersion, works as in a cluster.
-		ObjectMeta: metav1.ObjectMeta{Name: PullSecret, Namespace: benchNamespace, UID: types.UID("bench-" + PullSecret)},
+		// A UID and a resourceVersion, as the API server gives every object (the fake client
+		// gives no UID), so that the handler's keyring cache, keyed by both, works as in a cluster.
+		ObjectMeta: metav1.ObjectMeta{Name: PullSecret, Namespace: benchNamespace, UID: types.UID("bench-" + PullSecret), ResourceVersion: "1"},
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: doc},
 	}
