@@ -104,7 +104,8 @@ func (c *Cluster) Stop() error {
 
 func (c *Cluster) createPullSecret(ctx context.Context, ns string) error {
 	s := c.pullSecret(c.Bed.Registry.Host, c.Bed.BasicRegistry.Host)
-	s.Namespace = ns
+	// The API server gives the UID and resourceVersion itself, and refuses a create with one.
+	s.Namespace, s.UID, s.ResourceVersion = ns, "", ""
 	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the pull secret in %s: %w", ns, err)
 	}

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	ctrladmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/pullguard/pullguard/internal/testbed"
@@ -38,7 +39,9 @@ func (c *Cluster) pullSecret(hosts ...string) corev1.Secret {
 		panic(err) // a map of strings always encodes
 	}
 	return corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: PullSecret, Namespace: benchNamespace},
+		// A UID and a resourceVersion, as the API server gives every object (the fake client
+		// gives no UID), so that the handler's keyring cache, keyed by both, works as in a cluster.
+		ObjectMeta: metav1.ObjectMeta{Name: PullSecret, Namespace: benchNamespace, UID: types.UID("bench-" + PullSecret), ResourceVersion: "1"},
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: doc},
 	}

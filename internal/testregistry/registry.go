@@ -81,6 +81,12 @@ type Config struct {
 	CA *CA
 	// Service is the Bearer challenge's service parameter (default "testregistry").
 	Service string
+	// FirstScopeOnly makes the token endpoint read only the first scope of a request, as some
+	// token services do: a token asked for several repositories grants at most the first.
+	FirstScopeOnly bool
+	// HTTP2 offers HTTP/2 next to HTTP/1.1 (FrontConfig.HTTP2); without it the registry speaks
+	// HTTP/1.1 only, so concurrent requests each need a connection of their own.
+	HTTP2 bool
 }
 
 // Registry is a running fake registry.
@@ -145,7 +151,8 @@ func New(cfg Config) (*Registry, error) {
 	// Every request is counted, faulted or not; the fault comes before authentication, as a
 	// failing registry's load balancer does.
 	front, err := StartFront(r.observe(r.faults.Handler(http.HandlerFunc(r.serveHTTP))), FrontConfig{
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:   &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		HTTP2: cfg.HTTP2,
 	})
 	if err != nil {
 		return nil, err
@@ -378,19 +385,24 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	grant := map[string]bool{}
-	for _, scopes := range req.URL.Query()["scope"] {
-		for _, scope := range strings.Fields(scopes) {
-			rest, ok := strings.CutPrefix(scope, "repository:")
-			if !ok {
-				continue
-			}
-			i := strings.LastIndex(rest, ":")
-			if i < 0 || !strings.Contains(rest[i+1:], "pull") {
-				continue
-			}
-			if repo := rest[:i]; r.allowed(user, repo) {
-				grant[repo] = true
-			}
+	var scopes []string
+	for _, s := range req.URL.Query()["scope"] {
+		scopes = append(scopes, strings.Fields(s)...)
+	}
+	if r.cfg.FirstScopeOnly && len(scopes) > 1 {
+		scopes = scopes[:1]
+	}
+	for _, scope := range scopes {
+		rest, ok := strings.CutPrefix(scope, "repository:")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndex(rest, ":")
+		if i < 0 || !strings.Contains(rest[i+1:], "pull") {
+			continue
+		}
+		if repo := rest[:i]; r.allowed(user, repo) {
+			grant[repo] = true
 		}
 	}
 	b := make([]byte, 16)

@@ -38,6 +38,7 @@ func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.
 	results := make(chan checkResult, len(images))
 	sem := make(chan struct{}, h.cfg.MaxConcurrentImages)
 	trusted := h.trustedCaller(ctx)
+	batch := registry.NewBatch(images, kr)
 	for _, image := range images {
 		go func() {
 			select {
@@ -51,7 +52,7 @@ func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.
 					results <- checkResult{image: image, panic: &checkPanic{value: r, stack: debug.Stack()}}
 				}
 			}()
-			v := h.checker.Check(ctx, registry.Request{Image: image, Keyring: kr, Platforms: platforms, TrustedCaller: trusted})
+			v := h.checker.Check(ctx, registry.Request{Image: image, Keyring: kr, Platforms: platforms, TrustedCaller: trusted, Batch: batch})
 			results <- checkResult{image: image, verdict: v}
 		}()
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -145,4 +146,53 @@ func BenchmarkConcurrentIdenticalCold(b *testing.B) {
 	}
 	manifests := reg.Count(testregistry.KindManifestHead) + reg.Count(testregistry.KindManifestGet)
 	b.ReportMetric(float64(manifests)/float64(b.N), "manifest-requests/op")
+}
+
+// BenchmarkFanOutCold is one admission of a pod with 10 new images in 10 repositories of one
+// Bearer registry, read with one credential, checked at once on a fresh Checker: "alone" as
+// without a Batch (a ping and a token per repository), "batch" with one (one ping, one token
+// request with 10 scopes). It reports the pings and token requests each admission costs. On an
+// HTTP/1.1 registry each concurrent request still needs a TLS connection of its own; "/h2" is the
+// same on a registry that offers HTTP/2, as the distribution registry serving TLS does, where
+// they share one.
+func BenchmarkFanOutCold(b *testing.B) {
+	const n = 10
+	for _, tc := range []struct {
+		name           string
+		batched, http2 bool
+	}{{"alone", false, false}, {"batch", true, false}, {"alone/h2", false, true}, {"batch/h2", true, true}} {
+		batched := tc.batched
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEnv(b)
+			r := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Users: map[string]string{"alice": "right"}, HTTP2: tc.http2}, "reg.example.com")
+			var images []string
+			for i := range n {
+				push(b, r, fmt.Sprintf("team/fan%d:v1", i))
+				images = append(images, fmt.Sprintf("reg.example.com/team/fan%d:v1", i))
+			}
+			kr := keyringOf(aliceSecret())
+			opts := e.options()
+			checkers := make([]*Checker, b.N)
+			for i := range checkers {
+				checkers[i] = e.checker(opts)
+			}
+			r.ResetCounts()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				var batch *Batch
+				if batched {
+					batch = NewBatch(images, kr)
+				}
+				var wg sync.WaitGroup
+				for _, image := range images {
+					wg.Go(func() { benchCheck(b, checkers[i], Request{Image: image, Keyring: kr, Batch: batch}) })
+				}
+				wg.Wait()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(r.Count(testregistry.KindPing))/float64(b.N), "pings/op")
+			b.ReportMetric(float64(r.Count(testregistry.KindToken))/float64(b.N), "tokens/op")
+		})
+	}
 }

@@ -126,6 +126,9 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 
 		trustedCaller: req.TrustedCaller,
 	}
+	if req.Batch != nil && req.Batch.keyring == req.Keyring {
+		p.batch = req.Batch
+	}
 	return c.cached(ctx, p)
 }
 
@@ -152,11 +155,7 @@ func (c *Checker) address(p *probe) (Verdict, bool) {
 	repo := *p.repo
 	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
 	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
-	upstream, err := p.ref.GGCR(c.nameOptions(p.ref.Domain)...)
-	if err == nil && p.ref.Domain == dockerHubDomain {
-		// The same repository and tag or digest, on the host the nodes ask.
-		upstream, err = name.ParseReference(dockerHubHost+strings.TrimPrefix(p.ref.Pull, dockerHubDomain), c.nameOptions(p.ref.Domain)...)
-	}
+	upstream, err := c.upstream(p.ref)
 	if err != nil {
 		var unsupported *reference.UnsupportedDigestError
 		if errors.As(err, &unsupported) {
@@ -180,6 +179,17 @@ func (c *Checker) address(p *probe) (Verdict, bool) {
 	}
 	p.hosts = append(p.hosts, probeHost{ref: upstream})
 	return Verdict{}, true
+}
+
+// upstream is the reference in go-containerregistry's form on the registry itself (not a
+// mirror).
+func (c *Checker) upstream(ref *reference.Reference) (name.Reference, error) {
+	upstream, err := ref.GGCR(c.nameOptions(ref.Domain)...)
+	if err == nil && ref.Domain == dockerHubDomain {
+		// The same repository and tag or digest, on the host the nodes ask.
+		upstream, err = name.ParseReference(dockerHubHost+strings.TrimPrefix(ref.Pull, dockerHubDomain), c.nameOptions(ref.Domain)...)
+	}
+	return upstream, err
 }
 
 // dockerHubHost is the host containerd asks for docker.io images after the mirrors: without a

@@ -47,6 +47,8 @@ type probe struct {
 	redact redactor
 	// trustedCaller allows a tag hint read with credentials (Request.TrustedCaller).
 	trustedCaller bool
+	// batch is Request.Batch when it was built with this probe's keyring.
+	batch *Batch
 }
 
 // probeHost is one host the runtime asks for the image.
@@ -160,10 +162,43 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 		auth = authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Password})
 		fingerprint = cred.Fingerprint()
 	}
-	puller, created, err := c.pullers.get(fingerprint, h.ref.Context().Name(), auth)
+	repo := h.ref.Context()
+	puller, pooled := c.pullers.cached(fingerprint, repo.Name())
+	created := false
+	if !pooled {
+		var shared http.RoundTripper
+		if p.batch != nil && h.mirror == "" {
+			shared = p.batch.transport(ctx, c, repo, fingerprint, auth)
+		}
+		var err error
+		if puller, err = c.pullers.create(fingerprint, repo.Name(), auth, shared); err != nil {
+			return resolved{}, classify(err), false
+		}
+		created = true
+	}
+	res, f, ok := c.probePuller(ctx, p, cred, h, puller, created)
+	if ok || !puller.shared || !sharedTokenSuspect(f) {
+		return res, f, ok
+	}
+	// The shared token may lack this repository (a token service that read only some scopes):
+	// the answer is the one of the repository's own handshake.
+	own, err := c.pullers.create(fingerprint, repo.Name(), auth, nil)
 	if err != nil {
 		return resolved{}, classify(err), false
 	}
+	return c.probePuller(ctx, p, cred, h, own, true)
+}
+
+// sharedTokenSuspect reports whether a failure through a Batch's token could be the token's:
+// an authorization failure, a not-found (registries that hide what a token may not read), a
+// token service error. A 429, a 5xx or a network failure of the registry is the registry's
+// whatever the token, and asking again would only hammer it.
+func sharedTokenSuspect(f failure) bool {
+	return f.definite || f.tokenService || f.status == http.StatusUnauthorized || f.status == http.StatusForbidden || f.status == http.StatusNotFound
+}
+
+// probePuller is probeCredential with the puller chosen; created says this call made it.
+func (c *Checker) probePuller(ctx context.Context, p *probe, cred *keyring.Credential, h probeHost, puller *pooledPuller, created bool) (resolved, failure, bool) {
 	res := resolved{ref: h.ref, puller: puller, cred: cred}
 	// A puller this call did not create and that never succeeded may be in the middle of a
 	// handshake running under another check's context.

@@ -2,11 +2,13 @@ package registry
 
 import (
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"k8s.io/apimachinery/pkg/util/cache"
 )
 
@@ -39,11 +41,15 @@ const (
 type pullerPool struct {
 	pullers *cache.LRUExpireCache
 	options []remote.Option
+	// transport is the pullers' transport with the user agent, as go-containerregistry wraps
+	// it, for handshakes made outside a puller (Batch).
+	transport http.RoundTripper
 }
 
 func newPullerPool(rt http.RoundTripper, userAgent string) *pullerPool {
 	return &pullerPool{
-		pullers: cache.NewLRUExpireCache(maxPullers),
+		pullers:   cache.NewLRUExpireCache(maxPullers),
+		transport: transport.NewUserAgent(rt, userAgent),
 		options: []remote.Option{
 			remote.WithTransport(rt),
 			remote.WithUserAgent(userAgent),
@@ -61,22 +67,34 @@ type pooledPuller struct {
 	// ready is set once a call succeeded: the handshake is done and no later call can be failed
 	// by the context of another.
 	ready atomic.Bool
+	// shared is set when the puller uses a Batch's token: its failures are not the answer.
+	shared bool
 }
 
-// get returns the puller for a credential (fingerprint "" is anonymous) and repository, and
-// whether this call created it.
-func (p *pullerPool) get(fingerprint, repository string, auth authn.Authenticator) (*pooledPuller, bool, error) {
-	key := fingerprint + "\x00" + repository
-	if v, ok := p.pullers.Get(key); ok {
-		return v.(*pooledPuller), false, nil
+// cached returns the pooled puller for a credential (fingerprint "" is anonymous) and
+// repository, if any.
+func (p *pullerPool) cached(fingerprint, repository string) (*pooledPuller, bool) {
+	if v, ok := p.pullers.Get(fingerprint + "\x00" + repository); ok {
+		return v.(*pooledPuller), true
 	}
-	puller, err := remote.NewPuller(append(p.options, remote.WithAuth(auth))...)
+	return nil, false
+}
+
+// create builds and pools a puller for a credential and repository, replacing any. With
+// shared (a Batch's authenticated transport) the puller makes no handshake of its own.
+func (p *pullerPool) create(fingerprint, repository string, auth authn.Authenticator, shared http.RoundTripper) (*pooledPuller, error) {
+	opts := append(slices.Clip(p.options), remote.WithAuth(auth))
+	if shared != nil {
+		opts = append(opts, remote.WithTransport(shared))
+	}
+	puller, err := remote.NewPuller(opts...)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	// Two concurrent first calls may both create a puller; the last one stored wins and the
 	// other is used once and dropped, which costs one extra handshake and nothing else.
-	pp := &pooledPuller{Puller: puller}
-	p.pullers.Add(key, pp, pullerTTL)
-	return pp, true, nil
+	pp := &pooledPuller{Puller: puller, shared: shared != nil}
+	pp.ready.Store(shared != nil)
+	p.pullers.Add(fingerprint+"\x00"+repository, pp, pullerTTL)
+	return pp, nil
 }

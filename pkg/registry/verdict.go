@@ -87,6 +87,10 @@ type Request struct {
 	// the secrets. Without it, the tag hint, which lists tags of a possibly private repository,
 	// is given only when the tags were read anonymously.
 	TrustedCaller bool
+	// Batch is the set of images asked together with this one (one admission's pod), built once
+	// by NewBatch with the same Keyring: the checks of its repositories on one registry with one
+	// credential share one /v2/ ping and one token request. nil: the check handshakes alone.
+	Batch *Batch
 }
 
 // Verdict is the engine's answer for one image.
