@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/pullguard/pullguard/internal/testcloud"
 )
 
 func TestECRScope(t *testing.T) {
@@ -68,12 +70,12 @@ const ecrRegistry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 // asks the loopback STS, signs GetAuthorizationToken with those keys, and ecr-login decodes
 // the token; a burst makes one exchange; the cache serves until shortly before expiry.
 func TestECRFetchWebIdentity(t *testing.T) {
-	f := newFakeAWS(t, "ecr-password")
+	f := testcloud.NewAWS(t, "ecr-password")
 	var refused atomic.Int32
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	s := NewSources(clock, NewECR(nil, loopbackClient(&refused), clock))
+	s := NewSources(clock, NewECR(nil, testcloud.LoopbackClient(&refused), clock))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -93,16 +95,16 @@ func TestECRFetchWebIdentity(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := f.ecrCalls.Load(); n != 1 {
+	if n := f.ECRCalls.Load(); n != 1 {
 		t.Errorf("a burst of 20 made %d GetAuthorizationToken calls, want 1", n)
 	}
 	now.Add(int64(ecrTokenLifetime - refreshMargin - time.Minute))
-	if _, _, _, err := s.Lookup(context.Background(), ecrRegistry); err != nil || f.ecrCalls.Load() != 1 {
-		t.Errorf("before the refresh margin: err %v, %d calls, want the cached token", err, f.ecrCalls.Load())
+	if _, _, _, err := s.Lookup(context.Background(), ecrRegistry); err != nil || f.ECRCalls.Load() != 1 {
+		t.Errorf("before the refresh margin: err %v, %d calls, want the cached token", err, f.ECRCalls.Load())
 	}
 	now.Add(int64(2 * time.Minute))
-	if _, _, _, err := s.Lookup(context.Background(), ecrRegistry); err != nil || f.ecrCalls.Load() != 2 {
-		t.Errorf("inside the refresh margin: err %v, %d calls, want a new exchange", err, f.ecrCalls.Load())
+	if _, _, _, err := s.Lookup(context.Background(), ecrRegistry); err != nil || f.ECRCalls.Load() != 2 {
+		t.Errorf("inside the refresh margin: err %v, %d calls, want a new exchange", err, f.ECRCalls.Load())
 	}
 	if refused.Load() != 0 {
 		t.Errorf("the SDK tried %d non-loopback dials", refused.Load())
@@ -112,16 +114,16 @@ func TestECRFetchWebIdentity(t *testing.T) {
 // TestECRIdentityRefused: ECR refusing the webhook's role is an IdentityError, and nothing is
 // cached.
 func TestECRIdentityRefused(t *testing.T) {
-	f := newFakeAWS(t, "ecr-password")
-	f.ecrStatus.Store(400)
+	f := testcloud.NewAWS(t, "ecr-password")
+	f.ECRStatus.Store(400)
 	var refused atomic.Int32
-	s := NewSources(nil, NewECR(nil, loopbackClient(&refused), nil))
+	s := NewSources(nil, NewECR(nil, testcloud.LoopbackClient(&refused), nil))
 	_, p, ok, err := s.Lookup(context.Background(), ecrRegistry)
 	var ie *IdentityError
 	if !ok || p == nil || !errors.As(err, &ie) || ie.Provider != "ECR" {
 		t.Fatalf("Lookup = %v, %v, %v; want an ECR IdentityError", p, ok, err)
 	}
-	f.ecrStatus.Store(0)
+	f.ECRStatus.Store(0)
 	if _, _, _, err := s.Lookup(context.Background(), ecrRegistry); err != nil {
 		t.Errorf("after ECR recovered: %v", err)
 	}
@@ -130,10 +132,10 @@ func TestECRIdentityRefused(t *testing.T) {
 // TestECRUnreachable: a cloud API that does not answer is an IdentityError within the
 // exchange timeout.
 func TestECRUnreachable(t *testing.T) {
-	f := newFakeAWS(t, "ecr-password")
-	f.srv.Close()
+	f := testcloud.NewAWS(t, "ecr-password")
+	f.Server.Close()
 	var refused atomic.Int32
-	s := NewSources(nil, NewECR(nil, loopbackClient(&refused), nil))
+	s := NewSources(nil, NewECR(nil, testcloud.LoopbackClient(&refused), nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, _, _, err := s.Lookup(ctx, ecrRegistry)

@@ -1,4 +1,7 @@
-package cloud
+// Package testcloud runs fake cloud token services on loopback for tests: the real SDKs reach
+// them through their documented endpoint overrides, and their own HTTP clients are given a
+// dialer that refuses every non-loopback address. It only ever listens on 127.0.0.1.
+package testcloud
 
 import (
 	"context"
@@ -11,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,33 +21,34 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
-// fakeAWS is a loopback STS (AssumeRoleWithWebIdentity) and ECR (GetAuthorizationToken) that
+// AWS is a loopback STS (AssumeRoleWithWebIdentity) and ECR (GetAuthorizationToken) that
 // the real SDK reaches through AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL_ECR.
-type fakeAWS struct {
-	srv *httptest.Server
-	// password is the registry password the token carries.
+type AWS struct {
+	Server   *httptest.Server
 	password string
-	// ecrStatus, when set, is ECR's answer (e.g. 400 AccessDenied).
-	ecrStatus atomic.Int32
-	stsCalls  atomic.Int32
-	ecrCalls  atomic.Int32
-	mu        sync.Mutex
-	targets   []string
+	// ECRStatus, when set, is ECR's answer to GetAuthorizationToken (e.g. 400 AccessDenied).
+	ECRStatus atomic.Int32
+	// STSCalls and ECRCalls count the token exchanges served.
+	STSCalls atomic.Int32
+	ECRCalls atomic.Int32
 }
 
-func newFakeAWS(t testing.TB, password string) *fakeAWS {
+// NewAWS starts the fake and points the AWS SDK of this test at it (t.Setenv): web identity
+// from a token file, STS and ECR endpoints on loopback, no shared config, no IMDS. Every token
+// it hands out carries the registry user AWS with password.
+func NewAWS(t testing.TB, password string) *AWS {
 	t.Helper()
-	f := &fakeAWS{password: password}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f := &AWS{password: password}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Server.Close)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte("projected-sa-token"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_ECR":                   f.srv.URL,
-		"AWS_ENDPOINT_URL_STS":                   f.srv.URL,
+		"AWS_ENDPOINT_URL_ECR":                   f.Server.URL,
+		"AWS_ENDPOINT_URL_STS":                   f.Server.URL,
 		"AWS_WEB_IDENTITY_TOKEN_FILE":            tokenFile,
 		"AWS_ROLE_ARN":                           "arn:aws:iam::123456789012:role/pullguard",
 		"AWS_ROLE_SESSION_NAME":                  "pullguard",
@@ -66,18 +69,15 @@ func newFakeAWS(t testing.TB, password string) *fakeAWS {
 	return f
 }
 
-func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
+func (f *AWS) serve(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
-	f.mu.Lock()
-	f.targets = append(f.targets, target)
-	f.mu.Unlock()
 	if target == "" {
 		_ = r.ParseForm()
 		if r.Form.Get("Action") != "AssumeRoleWithWebIdentity" || r.Form.Get("WebIdentityToken") != "projected-sa-token" {
 			http.Error(w, "unexpected STS call", http.StatusBadRequest)
 			return
 		}
-		f.stsCalls.Add(1)
+		f.STSCalls.Add(1)
 		w.Header().Set("Content-Type", "text/xml")
 		fmt.Fprint(w, `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult>`+
 			`<Credentials><AccessKeyId>ASIAFAKE</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>session</SessionToken>`+
@@ -94,9 +94,9 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not signed with the web identity's keys", http.StatusForbidden)
 		return
 	}
-	f.ecrCalls.Add(1)
+	f.ECRCalls.Add(1)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	if s := f.ecrStatus.Load(); s != 0 {
+	if s := f.ECRStatus.Load(); s != 0 {
 		w.WriteHeader(int(s))
 		fmt.Fprint(w, `{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecr:GetAuthorizationToken"}`)
 		return
@@ -106,10 +106,10 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		token, time.Now().Add(12*time.Hour).Unix())
 }
 
-// LoopbackClient is an HTTP client for the SDK whose dialer refuses every non-loopback
+// LoopbackClient is an HTTP client for the AWS SDK whose dialer refuses every non-loopback
 // address: were an endpoint override ignored, the call fails here instead of leaving the
 // machine. refused counts the refusals.
-func loopbackClient(refused *atomic.Int32) *awshttp.BuildableClient {
+func LoopbackClient(refused *atomic.Int32) *awshttp.BuildableClient {
 	d := &net.Dialer{Timeout: 2 * time.Second}
 	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.Proxy = nil
