@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/lru"
 
 	"github.com/pullguard/pullguard/internal/weightedlru"
+	"github.com/pullguard/pullguard/pkg/registry/cloud"
 	"github.com/pullguard/pullguard/pkg/registry/egress"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 	"github.com/pullguard/pullguard/pkg/registry/reference"
@@ -38,6 +39,8 @@ type Checker struct {
 	// The registry patterns of opts, parsed once: matching is on every check's path.
 	nodeCredentialRegistries, singlePlatformCheckSkip keyring.Patterns
 	insecureRegistries                                egress.Registries
+	// cloud holds the webhook's own cloud identities (Options.Cloud).
+	cloud *cloud.Sources
 }
 
 // New validates opts, builds the guarded egress transport once and registers the metrics on
@@ -85,6 +88,7 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 		nodeCredentialRegistries: keyring.ParsePatterns(opts.NodeCredentialRegistries),
 		singlePlatformCheckSkip:  keyring.ParsePatterns(opts.SinglePlatformCheckSkip),
 		insecureRegistries:       insecure,
+		cloud:                    opts.Cloud.NewSources(),
 	}, nil
 }
 
@@ -154,6 +158,11 @@ func (c *Checker) keyringRepo(repository string) *keyring.Repo {
 func (c *Checker) address(p *probe) (Verdict, bool) {
 	repo := *p.repo
 	p.nodeCredentials = c.nodeCredentialRegistries.MatchAny(repo)
+	if len(p.creds) == 0 {
+		// A matching pull secret wins, as in the kubelet's order; the nodes' own identity (a
+		// credential provider) serves only images no secret matches, and so does the webhook's.
+		p.cloud, _ = c.cloud.Match(p.ref.Domain)
+	}
 	p.getManifest = c.opts.SinglePlatformCheck && len(p.platforms) > 0 && !c.singlePlatformCheckSkip.MatchAny(repo)
 	upstream, err := c.upstream(p.ref)
 	if err != nil {

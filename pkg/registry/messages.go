@@ -445,3 +445,29 @@ func nodeCredentials(ref *reference.Reference, primary attempt, credential strin
 		Detail: fmt.Sprintf("credentials for %s come from the nodes; not verified (the webhook's own check got %s)", ref.Repository, primary.f.statusWithCodes()),
 	}
 }
+
+// cloudSource names the webhook's own cloud identity as a credential source.
+func cloudSource(provider string) string { return "the webhook's " + provider + " identity" }
+
+// cloudNodesNotChecked is the note on a verdict reached with the webhook's cloud identity.
+func cloudNodesNotChecked(provider string) string {
+	return "checked with the webhook's own " + provider + " identity; whether the nodes' identity may pull it was not checked"
+}
+
+// cloudIdentityFailed: the webhook's cloud identity got no registry token.
+func cloudIdentityFailed(ref *reference.Reference, provider string, err error) Verdict {
+	return Verdict{
+		Outcome: Unverifiable, Class: ClassCloudIdentity, Credential: cloudSource(provider),
+		Detail: fmt.Sprintf("the webhook's own %s identity got no token for %s (%v); %s not verified, the image is not in question", provider, ref.Domain, err, ref.Pull),
+		Fix:    "check the webhook's cloud identity and its access to the cloud's token API (README: cloud registries)",
+	}
+}
+
+// cloudIdentityRefused: the registry refused the webhook's cloud identity.
+func cloudIdentityRefused(ref *reference.Reference, provider string, a attempt) Verdict {
+	return Verdict{
+		Outcome: Unverifiable, Class: ClassCloudIdentity, Credential: credentialName(a.cred),
+		Detail: fmt.Sprintf("%s refused the webhook's own %s identity (%s); %s not verified, the image is not in question", ref.Domain, provider, a.f.statusWithCodes(), ref.Pull),
+		Fix:    "grant the webhook's identity read access to the registry (README: cloud registries)",
+	}
+}

@@ -14,6 +14,7 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/pullguard/pullguard/pkg/config"
+	"github.com/pullguard/pullguard/pkg/registry/cloud"
 	"github.com/pullguard/pullguard/pkg/registry/egress"
 )
 
@@ -23,6 +24,9 @@ type Options struct {
 	Egress egress.Options
 	// Limits bound what a hostile registry can make one check cost.
 	Limits Limits
+	// Cloud gives the webhook's own cloud identity to the cloud registries (ECR), for images
+	// no pull secret of the pod matches; each source is off unless enabled.
+	Cloud cloud.Options
 
 	// MaxRetries is how many times one request may be retried after a transient failure (5xx,
 	// reset), and only when the retry fits the caller's remaining deadline. 429 is never retried.
@@ -185,6 +189,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Serve an expired pullable verdict when a fresh check is unverifiable.")
 	b.Duration(&o.StaleTTL, "cache-stale-ttl", "cache.staleTTL", "How long after expiry a pullable verdict may be served stale.")
 	o.Limits.addFlags(b)
+	o.Cloud.AddFlags(b)
 }
 
 // Validate reports every invalid option, at its path in the config file ("registry.maxRetries").
@@ -247,6 +252,7 @@ func (o Options) Validate() field.ErrorList {
 		}
 	}
 	errs = append(errs, o.Limits.validate(p.Child("limits"))...)
+	errs = append(errs, o.Cloud.Validate(p.Child("cloud"))...)
 	return append(errs, o.Egress.ValidateFields(p)...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/pullguard/pullguard/pkg/registry/cloud"
 	"github.com/pullguard/pullguard/pkg/registry/keyring"
 	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
@@ -38,6 +39,10 @@ type probe struct {
 	ignored []string
 	// nodeCredentials is set when the nodes hold credentials for the repository.
 	nodeCredentials bool
+	// cloud is the provider of the webhook's own identity for the registry, when no pull
+	// secret matched; cloudCred is the credential it gave, once run got it.
+	cloud     cloud.Provider
+	cloudCred *keyring.Credential
 	// getManifest makes the probe GET the manifest instead of a HEAD: the platform check will
 	// read the body (an index's children, a single image's config), the registry does not count
 	// GETs as pulls (Options.SinglePlatformCheckSkip), and one GET costs no more than a HEAD.
@@ -83,16 +88,28 @@ type resolved struct {
 // (429, 5xx, network, DNS, TLS, timeout) stops at once rather than hammering the registry with
 // the remaining credentials. There is no anonymous attempt once a credential matched.
 func (c *Checker) run(ctx context.Context, p *probe) Verdict {
-	n := max(len(p.creds), 1)
+	creds := p.creds
+	if p.cloud != nil {
+		cred, v, ok := c.cloudCredential(ctx, p)
+		if !ok {
+			return v
+		}
+		creds = []keyring.Credential{*cred}
+	}
+	n := max(len(creds), 1)
 	var failed []attempt
 	for i := range n {
 		var cred *keyring.Credential
-		if len(p.creds) > 0 {
-			cred = &p.creds[i]
+		if len(creds) > 0 {
+			cred = &creds[i]
 		}
 		res, f, ok := c.probeHosts(ctx, p, cred)
 		if ok {
-			return c.pullable(ctx, p, res, failed)
+			v := c.pullable(ctx, p, res, failed)
+			if p.cloudCred != nil {
+				v.Notes = append(v.Notes, cloudNodesNotChecked(p.cloud.Name()))
+			}
+			return v
 		}
 		if !f.definite {
 			v := p.unverifiable(f, failed)
@@ -100,6 +117,9 @@ func (c *Checker) run(ctx context.Context, p *probe) Verdict {
 			return v
 		}
 		failed = append(failed, attempt{cred: cred, f: f, puller: res.puller, ref: res.ref})
+	}
+	if p.cloudCred != nil && !failed[0].f.notFound() {
+		return c.cloudRefused(p, failed[0])
 	}
 	v := p.definite(failed)
 	if v.Class == ClassTagNotFound {
@@ -135,7 +155,7 @@ func (c *Checker) probeHosts(ctx context.Context, p *probe, cred *keyring.Creden
 		if h.mirror != "" {
 			hctx = withNamespace(ctx, h.mirror, p.ref.Domain)
 		}
-		r, hf, ok := c.probeCredential(hctx, p, cred, h)
+		r, hf, ok := c.probeCredential(hctx, p, c.hostCredential(p, cred, h), h)
 		if ok {
 			return r, hf, true
 		}
@@ -352,7 +372,7 @@ func (p *probe) definite(failed []attempt) Verdict {
 			notes = append(notes, alsoFailedNote(a))
 		}
 	}
-	if p.nodeCredentials && !primary.f.hasCode(transport.ManifestUnknownErrorCode) {
+	if p.nodeCredentials && p.cloudCred == nil && !primary.f.hasCode(transport.ManifestUnknownErrorCode) {
 		// The nodes hold a credential the webhook does not; only a definite "this tag does not
 		// exist in this repository" survives that.
 		v := nodeCredentials(p.ref, primary, p.credentialName(primary.cred))

@@ -60,6 +60,9 @@ const (
 	ClassBlocked              Class = "blocked_by_network_policy"
 	ClassInvalidResponse      Class = "invalid_response"
 	ClassNodeCredentials      Class = "node_credentials"
+	// ClassCloudIdentity: the webhook's own cloud identity (Options.Cloud) got no token or was
+	// refused; nothing is known about the image.
+	ClassCloudIdentity Class = "cloud_identity"
 )
 
 // Classes lists every Class, for metrics initialisation and tests.
@@ -68,7 +71,7 @@ var Classes = []Class{
 	ClassRepositoryNotFound, ClassUnauthorized, ClassCredentialsRejected, ClassForbidden,
 	ClassPlatformMissing, ClassUnsupportedMediaType, ClassUnsupportedDigest, ClassRateLimited,
 	ClassRegistryUnavailable, ClassDNSFailure, ClassTLSFailure, ClassTimeout, ClassBlocked,
-	ClassInvalidResponse, ClassNodeCredentials,
+	ClassInvalidResponse, ClassNodeCredentials, ClassCloudIdentity,
 }
 
 // Request is one image to check, with what the kubelet would pull it with.
