@@ -3,7 +3,10 @@ package reverify
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/pullguard/pullguard/pkg/registry"
 )
@@ -72,4 +75,15 @@ func (e *countingEngine) total() int {
 		n += c
 	}
 	return n
+}
+
+func kindGVK(t testing.TB, kind string) schema.GroupVersionKind {
+	t.Helper()
+	for gvk := range Kinds {
+		if gvk.Kind == kind {
+			return gvk
+		}
+	}
+	t.Fatalf("no kind %s", kind)
+	return schema.GroupVersionKind{}
 }
