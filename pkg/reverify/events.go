@@ -54,7 +54,7 @@ func eventsFor(prev, next *openreports.Report) []Event {
 		out = append(out, Event{Type: corev1.EventTypeWarning, Reason: ReasonWillNotPull, Message: registry.Truncate(strings.Join(turned, "; "), maxEventMessage)})
 	}
 	if len(recovered) > 0 {
-		out = append(out, Event{Type: corev1.EventTypeNormal, Reason: ReasonPullable, Message: registry.Truncate("pullable again: " + strings.Join(recovered, ", "), maxEventMessage)})
+		out = append(out, Event{Type: corev1.EventTypeNormal, Reason: ReasonPullable, Message: registry.Truncate("pullable again: "+strings.Join(recovered, ", "), maxEventMessage)})
 	}
 	return out
 }

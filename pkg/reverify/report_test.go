@@ -19,7 +19,9 @@ import (
 func TestChecked(t *testing.T) {
 	owner := []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u", Controller: ptr(true)}}
 	notController := []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "u"}}
-	meta := func(o []metav1.OwnerReference) metav1.ObjectMeta { return metav1.ObjectMeta{Name: "x", Namespace: "ns", OwnerReferences: o} }
+	meta := func(o []metav1.OwnerReference) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: "x", Namespace: "ns", OwnerReferences: o}
+	}
 	tests := map[string]struct {
 		kind string
 		obj  client.Object
@@ -54,7 +56,7 @@ func TestReportName(t *testing.T) {
 	tests := map[string]struct {
 		kind, name, want string
 	}{
-		"short":                           {"Deployment", "web", "pullguard-deployment-web"},
+		"short":                            {"Deployment", "web", "pullguard-deployment-web"},
 		"too long: cut, with a hash of it": {"Deployment", long, ""},
 	}
 	for name, tc := range tests {
