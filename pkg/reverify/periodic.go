@@ -17,10 +17,13 @@ func (Periodic) NeedLeaderElection() bool { return true }
 func (p Periodic) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("reverify")
 	for ctx.Err() == nil {
+		start := p.Scanner.clock.Now()
 		if err := p.Scanner.Scan(ctx, p.Scanner.cfg.ScanInterval); err != nil && ctx.Err() == nil {
 			// Per-workload errors are logged by Scan; the next scan tries again.
 			log.Error(err, "scan finished with errors")
 		}
+		// A scan of few workloads ends early; the next starts one interval after this one.
+		_ = p.Scanner.clock.Sleep(ctx, start.Add(p.Scanner.cfg.ScanInterval).Sub(p.Scanner.clock.Now()))
 	}
 	return nil
 }
