@@ -34,10 +34,9 @@ type checkResult struct {
 // by then gets an Unverifiable/timeout verdict, so that the configured Unverifiable decision
 // applies and the API server never times out on us. A checker that ignores its context only
 // leaks its own goroutine, never delays the answer.
-func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.Keyring, platforms []ocispec.Platform, budget time.Duration) map[string]registry.Verdict {
+func (h *Handler) checkImages(ctx context.Context, images []string, kr *keyring.Keyring, platforms []ocispec.Platform, budget time.Duration, trusted bool) map[string]registry.Verdict {
 	results := make(chan checkResult, len(images))
 	sem := make(chan struct{}, h.cfg.MaxConcurrentImages)
-	trusted := h.trustedCaller(ctx)
 	batch := registry.NewBatch(images, kr)
 	for _, image := range images {
 		go func() {

@@ -32,11 +32,11 @@ type credentials struct {
 // read. A pod template gets its ServiceAccount's secrets only when it lists none itself, as the
 // plugin will do for each of its pods. Secrets are read only from the object's own namespace:
 // that is the only namespace the kubelet reads them from.
-func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace string) credentials {
+//
+// Only a trusted caller hears which of the named objects exist and what they hold
+// (caller.go); a name that cannot be a Secret's says nothing of the namespace.
+func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace string, trusted bool) credentials {
 	var creds credentials
-	// Only a trusted caller hears which of the named objects exist and what they hold
-	// (caller.go); a name that cannot be a Secret's says nothing of the namespace.
-	trusted := h.trustedCaller(ctx)
 	names := pullSecretNames(w.spec)
 	if w.kind.template {
 		saNames, note, err := h.serviceAccountSecrets(ctx, namespace, w.serviceAccountName(), len(names) > 0)

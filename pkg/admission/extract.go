@@ -80,7 +80,7 @@ type Credentials struct {
 // spec's imagePullSecrets, or for a pod template with none its ServiceAccount's, read from
 // namespace through the handler's API reader.
 func (h *Handler) Credentials(ctx context.Context, w *Workload, namespace string) Credentials {
-	c := h.resolveCredentials(ctx, w.w, namespace)
+	c := h.resolveCredentials(ctx, w.w, namespace, h.trustedCaller(ctx))
 	return Credentials{Keyring: c.keyring, Notes: c.notes, Unreadable: c.unreadable}
 }
 

@@ -169,73 +169,24 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		return rec.set(h.respond(mode, w, out, reasonMirrorPod))
 	}
 
-	if n, max := imageCount(w.spec), h.cfg.Limits.MaxImagesPerObject; n > max {
-		// Counted before any image is listed: listing 150,000 costs more than the budget.
-		h.addFinding(&out, mode, finding{path: w.specPath.String(), image: fmt.Sprintf("%d images", n), outcome: registry.Unverifiable,
-			reason: reasonTooManyImages, message: fmt.Sprintf("not verified: %d images, more than pullguard checks in one object (--max-images-per-object=%d)", n, max)})
+	if r, ok := h.tooManyImages(w); ok {
+		h.addFinding(&out, mode, r.finding())
 		return rec.set(h.respond(mode, w, out, reasonOK))
 	}
 	images := changedImages(w, old)
 	if len(images) == 0 && old != nil {
 		return rec.set(h.respond(mode, w, out, reasonUnchanged))
 	}
-	var toCheck []Image
-	exempt := 0
-	for _, im := range images {
-		switch {
-		case h.exemptImage(im.Image):
-			exempt++
-		case im.PullPolicy == corev1.PullNever:
-			out.notes = append(out.notes, attributed(im.Path, PullNeverNote))
-		default:
-			toCheck = append(toCheck, im)
-		}
+	ev := h.evaluate(ctx, w, images, req.Namespace, h.trustedCaller(ctx), budget.budget)
+	rec.images = ev.distinct
+	out.notes = append(out.notes, ev.Notes...)
+	for _, r := range ev.Results {
+		h.addFinding(&out, mode, r.finding())
 	}
-	if len(toCheck) == 0 {
-		skipped := reasonOK
-		if exempt > 0 {
-			skipped = reasonExempt
-		}
-		return rec.set(h.respond(mode, w, out, skipped))
-	}
-
-	creds := h.resolveCredentials(ctx, w, req.Namespace)
-	out.notes = append(out.notes, creds.notes...)
-	distinct := distinctImages(toCheck)
-	rec.images = distinct
-	if len(creds.unreadable) > 0 {
-		msg := UnreadableMessage(creds.unreadable)
-		for _, im := range toCheck {
-			h.addFinding(&out, mode, finding{path: im.Path, image: im.Image, outcome: registry.Unverifiable,
-				reason: reasonCredentialsUnreadable, message: msg})
-		}
-		return rec.set(h.respond(mode, w, out, reasonOK))
-	}
-	platforms, err := h.candidatePlatforms(ctx, w.spec)
-	if err != nil {
-		// Unknown platforms only skip the platform check; the pull itself is still checked.
-		log.Error(err, "computing candidate platforms")
-	}
-	verdicts := h.checkImages(ctx, distinct, creds.keyring, platforms, budget.budget)
-	for _, im := range toCheck {
-		h.addVerdict(&out, mode, im, verdicts[im.Image])
+	if len(ev.Results) == 0 && ev.Exempt > 0 {
+		return rec.set(h.respond(mode, w, out, reasonExempt))
 	}
 	return rec.set(h.respond(mode, w, out, reasonOK))
-}
-
-// addVerdict turns a verdict into a finding (anything not Pullable) and notes.
-func (h *Handler) addVerdict(out *outcome, mode Mode, im Image, v registry.Verdict) {
-	for _, n := range v.Notes {
-		out.notes = append(out.notes, attributed(im.Path, n))
-	}
-	if v.Outcome == registry.Pullable {
-		// Counted, never shown: no message to build (most verdicts of a warm admission).
-		h.addFinding(out, mode, finding{path: im.Path, image: im.Image, outcome: v.Outcome, reason: classReason(v.Class)})
-		return
-	}
-	var msg string
-	v.Outcome, msg = VerdictMessage(im.Image, v)
-	h.addFinding(out, mode, finding{path: im.Path, image: im.Image, outcome: v.Outcome, reason: classReason(v.Class), message: msg, detail: v.Detail})
 }
 
 // addFinding counts every checked image and keeps those the user should hear about.

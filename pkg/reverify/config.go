@@ -1,0 +1,80 @@
+package reverify
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/pullguard/pullguard/pkg/config"
+)
+
+// ConfigSection is the key of the re-verifier's section of the config file.
+const ConfigSection = "reverify"
+
+// dockerHub is the registry host Docker Hub images name; it gets its own, stricter budget
+// (anonymous pulls are rate-limited per IP, and a whole cluster shares few IPs).
+const dockerHub = "docker.io"
+
+// Config is the re-verifier's own settings; the registry engine's and the admission
+// decision's come from registry.Options and admission.Config, bound by the same flags and keys.
+type Config struct {
+	// ScanInterval is how often every workload is checked, spread over the interval.
+	ScanInterval time.Duration
+	// CheckTimeout bounds the registry work of one workload (waits for the host budget included).
+	CheckTimeout time.Duration
+	// HostQPS and HostBurst are each registry host's request budget; DockerHubQPS and
+	// DockerHubBurst Docker Hub's.
+	HostQPS        float32
+	HostBurst      int
+	DockerHubQPS   float32
+	DockerHubBurst int
+}
+
+// DefaultConfig is the safe default: an hourly scan, 5 requests/s (burst 10) per host, 1/s
+// (burst 5) to Docker Hub.
+func DefaultConfig() Config {
+	return Config{ScanInterval: time.Hour, CheckTimeout: 2 * time.Minute, HostQPS: 5, HostBurst: 10, DockerHubQPS: 1, DockerHubBurst: 5}
+}
+
+// AddFlags binds c to flags of fs and keys of the config file's "reverify" section.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	b := config.NewBinder(fs, ConfigSection)
+	b.Duration(&c.ScanInterval, "scan-interval", "scanInterval", "How often every workload is re-verified; each scan is spread over the interval, jittered.")
+	b.Duration(&c.CheckTimeout, "reverify-check-timeout", "checkTimeout", "Bound on the registry work of one workload, waits for the per-host budget included; unanswered images are unverifiable (warn).")
+	b.Float32(&c.HostQPS, "reverify-host-qps", "hostQPS", "Registry requests per second the re-verifier sends to one registry host.")
+	b.Int(&c.HostBurst, "reverify-host-burst", "hostBurst", "Burst of registry requests the re-verifier sends to one registry host.")
+	b.Float32(&c.DockerHubQPS, "reverify-dockerhub-qps", "dockerHubQPS", "Registry requests per second the re-verifier sends to Docker Hub.")
+	b.Int(&c.DockerHubBurst, "reverify-dockerhub-burst", "dockerHubBurst", "Burst of registry requests the re-verifier sends to Docker Hub.")
+}
+
+// Validate checks c; the paths are the config file's keys.
+func (c Config) Validate() field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath(ConfigSection)
+	if c.ScanInterval < time.Minute {
+		errs = append(errs, field.Invalid(p.Child("scanInterval"), c.ScanInterval.String(), "must be at least 1m"))
+	}
+	if c.CheckTimeout <= 0 {
+		errs = append(errs, field.Invalid(p.Child("checkTimeout"), c.CheckTimeout.String(), "must be positive"))
+	}
+	for _, r := range []struct {
+		key   string
+		qps   float32
+		burst int
+	}{{"host", c.HostQPS, c.HostBurst}, {"dockerHub", c.DockerHubQPS, c.DockerHubBurst}} {
+		if r.qps <= 0 {
+			errs = append(errs, field.Invalid(p.Child(r.key+"QPS"), r.qps, "must be positive"))
+		}
+		if r.burst < 1 {
+			errs = append(errs, field.Invalid(p.Child(r.key+"Burst"), r.burst, "must be at least 1"))
+		}
+	}
+	return errs
+}
+
+func (c Config) hostRate() Rate { return Rate{QPS: float64(c.HostQPS), Burst: c.HostBurst} }
+
+func (c Config) hostOverrides() map[string]Rate {
+	return map[string]Rate{dockerHub: {QPS: float64(c.DockerHubQPS), Burst: c.DockerHubBurst}}
+}
