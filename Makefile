@@ -77,6 +77,10 @@ test-unit: tools ## Unit tests with the race detector (every package but e2e; th
 manifests: ## Render manifests/base and certs/cert-manager from the Helm chart (charts/pullguard is their source).
 	cd $(CHARTS) && go run ./cmd/manifests -root $(CURDIR)
 
+.PHONY: crds
+crds: ## Copy the openreports.io CRDs of the reports-api version charts/go.mod pins into charts/pullguard/crds.
+	cd $(CHARTS) && go run ./cmd/crds -chart pullguard
+
 # Chart version and appVersion for `make chart`; empty keeps Chart.yaml's.
 CHART_VERSION ?=
 CHART_APP_VERSION ?=

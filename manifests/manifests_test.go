@@ -69,6 +69,18 @@ var variants = map[string]variant{
 	},
 }
 
+// reverifier is what overlays/reverifier adds (components/reverifier): the chart's defaults.
+var reverifier = installcheck.Reverifier{Name: "pullguard-reverify", Replicas: 2, MinAvailable: 1, ScanInterval: "1h", SecureMetrics: true}
+
+// TestReverifier renders overlays/reverifier and checks the re-verifier's objects beside the
+// webhook's, which must be those of the default install.
+func TestReverifier(t *testing.T) {
+	r := render(t, "overlays/reverifier")
+	in := variants["default"].Install
+	installcheck.Run(t, r, in)
+	installcheck.RunReverifier(t, r, in, reverifier)
+}
+
 // selfManaged is in with the webhook making its own certificate (components/self-managed).
 func selfManaged(in installcheck.Install) installcheck.Install {
 	in.SelfManaged = true
@@ -120,6 +132,11 @@ func TestRenderedObjects(t *testing.T) {
 			{Kind: "ClusterRole", Name: name + "-certs"}, {Kind: "ClusterRoleBinding", Name: name + "-certs"},
 		})},
 		"certs/cert-manager": {dir: "../certs/cert-manager", want: certManagerObjects},
+		"overlays/reverifier": {dir: "overlays/reverifier", want: slices.Concat(webhookObjects, certManagerObjects,
+			installcheck.ReverifierKeys(namespace, reverifier.Name), []installcheck.Key{
+				{Kind: "CustomResourceDefinition", Name: "reports.openreports.io"},
+				{Kind: "CustomResourceDefinition", Name: "clusterreports.openreports.io"},
+			})},
 	}
 	for tName, tc := range tests {
 		t.Run(tName, func(t *testing.T) {

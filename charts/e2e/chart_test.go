@@ -88,6 +88,10 @@ func TestChartInstalls(t *testing.T) {
 		})
 	}
 
+	t.Run("re-verifier: CRDs and least-privilege RBAC", func(t *testing.T) {
+		testReverifier(t, bed, chartDir, apply)
+	})
+
 	t.Run("provided certificates", func(t *testing.T) {
 		apply(t, manifest(t, chartDir, render.Options{Values: map[string]any{
 			"certificates": map[string]any{"mode": "provided", "caBundle": string(bed.Webhook.CABundle)},

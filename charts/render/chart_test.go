@@ -49,6 +49,8 @@ type install struct {
 	caBundle      bool // clientConfig.caBundle is set (provided mode)
 	secret        string
 	config        bool // a --config file is rendered and mounted
+	// reverifier is what the re-verifier's objects must be; nil: none is rendered.
+	reverifier *installcheck.Reverifier
 }
 
 func (in install) options() render.Options {
@@ -119,9 +121,12 @@ var installs = map[string]install{
 			"admission": map[string]any{"denyUnverifiable": true, "exemptImages": []any{"registry.k8s.io/*"}},
 			"config":    map[string]any{"registry": map[string]any{"cache": map[string]any{"positiveTTL": "10m"}}},
 			"logLevel":  "debug",
+			// The re-verifier reads the same config file.
+			"reverifier": map[string]any{"enabled": true},
 		},
 		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
 		selfManaged: true, secret: "pullguard-webhook-tls", config: true,
+		reverifier: &installcheck.Reverifier{Name: "pullguard-reverify", Replicas: 2, MinAvailable: 1, ScanInterval: "1h", SecureMetrics: true},
 	},
 	"audit, image by digest, extra metadata, monitoring": {
 		release: "pullguard", namespace: "pullguard",
@@ -142,6 +147,19 @@ var installs = map[string]install{
 		},
 		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "audit",
 		certManager: true, secret: "pullguard-webhook-tls",
+	},
+	"re-verifier": {
+		release: "guard", namespace: "security",
+		apiVersions: []string{render.CertManagerAPI},
+		values: map[string]any{
+			"reverifier": map[string]any{
+				"enabled": true, "replicas": 3, "scanInterval": "30m",
+				"podDisruptionBudget": map[string]any{"minAvailable": 2},
+			},
+		},
+		prefix: "guard-pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
+		certManager: true, secret: "guard-pullguard-webhook-tls",
+		reverifier: &installcheck.Reverifier{Name: "guard-pullguard-reverify", Replicas: 3, MinAvailable: 2, ScanInterval: "30m", SecureMetrics: true},
 	},
 	"namespace created by the chart": {
 		values: map[string]any{"namespace": map[string]any{"create": true}, "certificates": map[string]any{"mode": "cert-manager"}},
@@ -191,7 +209,11 @@ func forEachInstall(t *testing.T, checks map[string]func(*testing.T, installchec
 func TestInstall(t *testing.T) {
 	for iName, in := range installs {
 		t.Run(iName, func(t *testing.T) {
-			installcheck.Run(t, renderChart(t, in.options()), in.check())
+			r := renderChart(t, in.options())
+			installcheck.Run(t, r, in.check())
+			if in.reverifier != nil {
+				installcheck.RunReverifier(t, r, in.check(), *in.reverifier)
+			}
 		})
 	}
 }
@@ -227,7 +249,10 @@ func TestRenderedObjects(t *testing.T) {
 			if v, _ := in.values["namespace"].(map[string]any); v["create"] == true {
 				want = append(want, installcheck.Key{Kind: "Namespace", Namespace: "", Name: ns})
 			}
-			if m, _ := in.values["metrics"].(map[string]any); m != nil {
+			if in.reverifier != nil {
+				want = append(want, installcheck.ReverifierKeys(ns, in.reverifier.Name)...)
+			}
+			if m, _ := in.values["metrics"].(map[string]any); m["prometheusRule"] != nil {
 				want = append(want, installcheck.Key{Kind: "ClusterRoleBinding", Namespace: "", Name: p + "-metrics-reader"},
 					installcheck.Key{Kind: "ServiceMonitor", Namespace: ns, Name: in.name()}, installcheck.Key{Kind: "PrometheusRule", Namespace: ns, Name: in.name()},
 					installcheck.Key{Kind: "ConfigMap", Namespace: ns, Name: p + "-dashboard"})

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -33,6 +34,19 @@ var selfManagedFiles = map[string]string{
 	"templates/self-managed/rbac.yaml":   "manifests/components/self-managed/rbac.yaml",
 }
 
+// reverifierDir is manifests/components/reverifier: the re-verifier's objects, rendered with
+// ManifestValues and reverifier.enabled, each template file under its own name, and the chart's
+// CRDs under crds/. Its kustomization.yaml is written by hand.
+const reverifierDir = "manifests/components/reverifier"
+
+// ReverifierValues are ManifestValues with the re-verifier on: what
+// manifests/components/reverifier adds to an install.
+func ReverifierValues() map[string]any {
+	v := ManifestValues()
+	v["reverifier"] = map[string]any{"enabled": true}
+	return v
+}
+
 // selfManagedArgsFile is the component's JSON patch that adds the Deployment's self-managed
 // flags to the base's: generated too, so that the flags are the chart's.
 const selfManagedArgsFile = "manifests/components/self-managed/deployment-args.yaml"
@@ -60,7 +74,7 @@ func SelfManagedValues() map[string]any {
 }
 
 // Manifests renders the files of manifests/base, certs/cert-manager and
-// manifests/components/self-managed from the chart (release pullguard in pullguard-system),
+// manifests/components/self-managed and manifests/components/reverifier from the chart (release pullguard in pullguard-system),
 // keyed by their path from the repository root.
 func Manifests(ch *chartv2.Chart) (map[string]string, error) {
 	templates, err := Render(ch, Options{Values: ManifestValues()})
@@ -93,6 +107,9 @@ func Manifests(ch *chartv2.Chart) (map[string]string, error) {
 		if _, ok := out[file]; !ok {
 			return nil, fmt.Errorf("template %s rendered nothing for %s", tpl, file)
 		}
+	}
+	if err := reverifierFiles(ch, out); err != nil {
+		return nil, err
 	}
 	patch, err := argsPatch(templates, selfManaged)
 	if err != nil {
@@ -160,4 +177,31 @@ func deploymentArgs(templates []Template) ([]string, error) {
 		return nil, fmt.Errorf("the rendered Deployment has %d containers, want 1", len(d.Spec.Template.Spec.Containers))
 	}
 	return d.Spec.Template.Spec.Containers[0].Args, nil
+}
+
+// reverifierFiles adds the files of manifests/components/reverifier to out: the templates of
+// templates/reverifier/ rendered with ReverifierValues, and the chart's CRDs as they are.
+func reverifierFiles(ch *chartv2.Chart, out map[string]string) error {
+	templates, err := Render(ch, Options{Values: ReverifierValues()})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, tpl := range templates {
+		if dir, file := path.Split(tpl.Name); dir == "templates/reverifier/" {
+			out[path.Join(reverifierDir, file)] = generated(tpl)
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("templates/reverifier rendered nothing with reverifier.enabled")
+	}
+	crds := ch.CRDObjects()
+	if len(crds) == 0 {
+		return fmt.Errorf("the chart has no CRDs in crds/")
+	}
+	for _, crd := range crds {
+		out[path.Join(reverifierDir, "crds", path.Base(crd.Filename))] = string(crd.File.Data)
+	}
+	return nil
 }

@@ -39,6 +39,10 @@ var knownMetrics = map[string]bool{
 	"certmanager_certificate_ready_status":                 true,
 	"go_memstats_heap_inuse_bytes":                         true,
 	"up":                                                   true,
+	// The re-verifier's (prefix pullguard_reverify_): workloads by result, and when a scan last
+	// completed.
+	"pullguard_reverify_workloads":                           true,
+	"pullguard_reverify_last_scan_success_timestamp_seconds": true,
 }
 
 var promql = parser.NewParser(parser.Options{})
@@ -214,4 +218,58 @@ func jsonEqual(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// TestReverifierMonitoring: with the re-verifier on, the PrometheusRule gains its alerts (parsed
+// by Prometheus's rule parser, selecting its metrics in the release namespace) and a PodMonitor
+// scrapes its pods with the token given.
+func TestReverifierMonitoring(t *testing.T) {
+	opts := monitoringInstall("Ignore")
+	opts.Values["reverifier"] = map[string]any{"enabled": true, "scanInterval": "30m", "podMonitor": map[string]any{"enabled": true}}
+	opts.Values["metrics"].(map[string]any)["serviceMonitor"] = map[string]any{"enabled": true, "bearerTokenSecret": map[string]any{"name": "prom-token", "key": "token"}}
+	r := renderChart(t, opts)
+	rule := installcheck.Get[*unstructured.Unstructured](t, r, "PrometheusRule", "pullguard-system", "pullguard-webhook")
+	spec, err := yaml.Marshal(rule.Object["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, errs := rulefmt.Parse(spec, false, model.UTF8Validation, promql, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, err := range errs {
+		t.Errorf("rulefmt: %v", err)
+	}
+	if groups == nil {
+		t.FailNow()
+	}
+	var alerts []string
+	for _, g := range groups.Groups {
+		if g.Name != "pullguard.reverifier" {
+			continue
+		}
+		for _, rl := range g.Rules {
+			alerts = append(alerts, rl.Alert)
+			checkExpr(t, rl.Alert, rl.Expr)
+			if !strings.Contains(rl.Expr, `pullguard_reverify_`) || !strings.Contains(rl.Expr, `namespace="pullguard-system"`) {
+				t.Errorf("%s: %q does not select the re-verifier's metrics in its namespace", rl.Alert, rl.Expr)
+			}
+			if rl.Alert == "PullguardReverifyScanStale" && (!strings.Contains(rl.Expr, "[30m]") || rl.For.String() != "30m") {
+				t.Errorf("%s: %q for %s, want the scan interval 30m", rl.Alert, rl.Expr, rl.For)
+			}
+		}
+	}
+	if want := []string{"PullguardReverifyImagesWillNotPull", "PullguardReverifyScanStale"}; !slices.Equal(alerts, want) {
+		t.Errorf("re-verifier alerts %q, want %q", alerts, want)
+	}
+	pm := installcheck.Get[*unstructured.Unstructured](t, r, "PodMonitor", "pullguard-system", "pullguard-reverify")
+	sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
+	if sel["app.kubernetes.io/component"] != "reverifier" {
+		t.Errorf("PodMonitor selects %v, want the re-verifier's pods", sel)
+	}
+	eps, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
+	if len(eps) != 1 {
+		t.Fatalf("podMetricsEndpoints %v", eps)
+	}
+	ep := eps[0].(map[string]any)
+	if name, _, _ := unstructured.NestedString(ep, "authorization", "credentials", "name"); ep["scheme"] != "https" || ep["port"] != "metrics" || name != "prom-token" {
+		t.Errorf("endpoint %v, want https on metrics with the token Secret prom-token", ep)
+	}
 }

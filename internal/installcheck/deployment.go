@@ -134,7 +134,13 @@ func checkArgs(t *testing.T, o Objects, in Install) {
 }
 
 func checkProbes(t *testing.T, o Objects, in Install) {
-	c := Container(t, o, in)
+	checkHealthProbes(t, Container(t, o, in))
+}
+
+// checkHealthProbes: readiness on /readyz and liveness on /healthz, both on the port named
+// health.
+func checkHealthProbes(t *testing.T, c corev1.Container) {
+	t.Helper()
 	for probeName, tc := range map[string]struct {
 		probe *corev1.Probe
 		path  string
@@ -188,7 +194,14 @@ func checkSecurityContext(t *testing.T, o Objects, in Install) {
 			t.Errorf("namespace enforces Pod Security level %q, want restricted", ns.Labels[psaapi.EnforceLevelLabel])
 		}
 	}
-	// The Pod Security admission's own evaluator, as the API server runs it.
+	checkPodSecurity(t, o, d, in.Name)
+}
+
+// checkPodSecurity: the pod template passes restricted Pod Security as the API server's own
+// evaluator judges it, runs as distroless nonroot with a read-only root, shares no host
+// namespace, and runs as ServiceAccount sa (which the install renders) with its token.
+func checkPodSecurity(t *testing.T, o Objects, d *appsv1.Deployment, sa string) {
+	t.Helper()
 	evaluator, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
 	if err != nil {
 		t.Fatalf("building the Pod Security evaluator: %v", err)
@@ -199,8 +212,12 @@ func checkSecurityContext(t *testing.T, o Objects, in Install) {
 			t.Errorf("violates restricted Pod Security: %s: %s", res.ForbiddenReason, res.ForbiddenDetail)
 		}
 	}
-	// What restricted does not require but this webhook promises.
-	pod, c := d.Spec.Template.Spec, Container(t, o, in)
+	// What restricted does not require but pullguard's pods promise.
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("Deployment %s has %d containers, want 1", d.Name, len(pod.Containers))
+	}
+	c := pod.Containers[0]
 	if pod.SecurityContext == nil || pod.SecurityContext.RunAsUser == nil || *pod.SecurityContext.RunAsUser != 65532 {
 		t.Error("pod runAsUser is not 65532 (distroless nonroot)")
 	}
@@ -210,11 +227,11 @@ func checkSecurityContext(t *testing.T, o Objects, in Install) {
 	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
 		t.Error("pod shares a host namespace")
 	}
-	// The webhook reads the API; without a token every lookup fails.
-	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken || pod.ServiceAccountName != in.Name {
-		t.Errorf("service account %q (token mounted %v), want %s with its token", pod.ServiceAccountName, pod.AutomountServiceAccountToken, in.Name)
+	// Both programs read the API; without a token every lookup fails.
+	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken || pod.ServiceAccountName != sa {
+		t.Errorf("service account %q (token mounted %v), want %s with its token", pod.ServiceAccountName, pod.AutomountServiceAccountToken, sa)
 	}
-	Get[*corev1.ServiceAccount](t, o, "ServiceAccount", in.Namespace, pod.ServiceAccountName)
+	Get[*corev1.ServiceAccount](t, o, "ServiceAccount", d.Namespace, pod.ServiceAccountName)
 }
 
 // checkDNS: registry names resolve as the node resolves them, not through the pod's search list

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,7 +41,7 @@ const monitoringGroup = "monitoring.coreos.com"
 // instead of being dropped silently the way a client-side apply would drop it.
 var decoder = func() runtime.Decoder {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, cmv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, cmv1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(fmt.Sprintf("building scheme: %v", err))
 		}
@@ -129,4 +130,5 @@ var ClusterScoped = map[string]bool{
 	"ClusterRole":                    true,
 	"ClusterRoleBinding":             true,
 	"ValidatingWebhookConfiguration": true,
+	"CustomResourceDefinition":       true,
 }

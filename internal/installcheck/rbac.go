@@ -24,6 +24,16 @@ var granted = map[string][]string{
 
 func checkClusterRole(t *testing.T, o Objects, in Install) {
 	role := Get[*rbacv1.ClusterRole](t, o, "ClusterRole", "", in.Name)
+	if got := grants(t, role); !maps.EqualFunc(got, granted, slices.Equal) {
+		t.Errorf("granted %v, want %v", got, granted)
+	}
+}
+
+// grants flattens a ClusterRole into its verbs per resource (resource.group, verbs sorted),
+// failing on wildcards, resourceNames, non-resource URLs, aggregation, and above all list or
+// watch on secrets, which would cache every Secret of the cluster in the pod.
+func grants(t *testing.T, role *rbacv1.ClusterRole) map[string][]string {
+	t.Helper()
 	got := map[string][]string{}
 	for _, rule := range role.Rules {
 		if len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 || role.AggregationRule != nil {
@@ -48,14 +58,10 @@ func checkClusterRole(t *testing.T, o Objects, in Install) {
 			t.Errorf("wildcard in %s: %q", res, verbs)
 		}
 	}
-	// Named separately because it matters most: list or watch on secrets would cache every
-	// Secret of the cluster in the webhook.
 	if slices.ContainsFunc(got["secrets"], func(v string) bool { return v == "list" || v == "watch" }) {
 		t.Errorf("secrets verbs %q include list or watch", got["secrets"])
 	}
-	if !maps.EqualFunc(got, granted, slices.Equal) {
-		t.Errorf("granted %v, want %v", got, granted)
-	}
+	return got
 }
 
 func checkMetricsReader(t *testing.T, o Objects, in Install) {
@@ -67,11 +73,29 @@ func checkMetricsReader(t *testing.T, o Objects, in Install) {
 }
 
 func checkBinding(t *testing.T, o Objects, in Install) {
-	b := Get[*rbacv1.ClusterRoleBinding](t, o, "ClusterRoleBinding", "", in.Name)
-	if b.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: in.Name}) {
-		t.Errorf("roleRef %+v, want ClusterRole %s", b.RoleRef, in.Name)
+	checkBoundTo(t, o, "ClusterRoleBinding", "", in.Name, in.Namespace)
+}
+
+// checkBoundTo: the binding of that kind and name grants the role of the same name (and kind
+// ClusterRole or Role) to the ServiceAccount sa of namespace ns, and to no one else.
+func checkBoundTo(t *testing.T, o Objects, kind, namespace, name, ns string) {
+	t.Helper()
+	var ref rbacv1.RoleRef
+	var subjects []rbacv1.Subject
+	switch kind {
+	case "ClusterRoleBinding":
+		b := Get[*rbacv1.ClusterRoleBinding](t, o, kind, namespace, name)
+		ref, subjects = b.RoleRef, b.Subjects
+	default:
+		b := Get[*rbacv1.RoleBinding](t, o, kind, namespace, name)
+		ref, subjects = b.RoleRef, b.Subjects
 	}
-	if want := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: in.Name, Namespace: in.Namespace}}; !slices.Equal(b.Subjects, want) {
-		t.Errorf("subjects %+v, want %+v", b.Subjects, want)
+	roleKind := strings.TrimSuffix(kind, "Binding")
+	if ref != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: roleKind, Name: name}) {
+		t.Errorf("%s %s roleRef %+v, want %s %s", kind, name, ref, roleKind, name)
+	}
+	sa := strings.TrimSuffix(name, "-leader-election")
+	if want := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: ns}}; !slices.Equal(subjects, want) {
+		t.Errorf("%s %s subjects %+v, want %+v", kind, name, subjects, want)
 	}
 }

@@ -19,7 +19,9 @@ func checkSelfManaged(t *testing.T, o Objects, in Install) {
 	if !in.SelfManaged {
 		_, flag := flags["--self-managed-certs"]
 		_, cr := o[Key{Kind: "ClusterRole", Name: role}]
-		if flag || cr || len(All[*rbacv1.Role](o))+len(All[*rbacv1.RoleBinding](o))+len(All[*corev1.Secret](o)) > 0 {
+		_, r := o[Key{Kind: "Role", Namespace: in.Namespace, Name: role}]
+		_, rb := o[Key{Kind: "RoleBinding", Namespace: in.Namespace, Name: role}]
+		if flag || cr || r || rb || len(All[*corev1.Secret](o)) > 0 {
 			t.Errorf("self-managed flags or objects (Secret, Role, ClusterRole %s) in an install whose certificate comes from elsewhere", role)
 		}
 		return

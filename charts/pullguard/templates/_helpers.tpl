@@ -159,3 +159,87 @@ kind: WebhookConfiguration
 {{ toYaml $cfg }}
 {{- end -}}
 {{- end -}}
+
+{{/* The re-verifier's Deployment, ServiceAccount, ClusterRole, Role, PDB and NetworkPolicy. */}}
+{{- define "pullguard.reverifierName" -}}
+{{- include "pullguard.fullname" . }}-reverify
+{{- end -}}
+
+{{- define "pullguard.reverifierSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "pullguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: reverifier
+{{- end -}}
+
+{{/* pullguard.labels with the re-verifier's component. */}}
+{{- define "pullguard.reverifierLabels" -}}
+{{- include "pullguard.labels" . | replace "app.kubernetes.io/component: webhook" "app.kubernetes.io/component: reverifier" }}
+{{- end -}}
+
+{{/*
+The egress rules of the webhook's and the re-verifier's NetworkPolicies: both dial the API server
+and the registries users name, with the same engine.
+*/}}
+{{- define "pullguard.egressRules" -}}
+{{- $np := .Values.networkPolicy }}
+    # DNS to any address: cluster DNS, or NodeLocal DNSCache on a link-local address.
+    - ports:
+        - port: 53
+          protocol: UDP
+        - port: 53
+          protocol: TCP
+    {{- with $np.egress.ports }}
+    # Registries and the Kubernetes API on 443 (and 6443, kubeadm's API port): everywhere except
+    # the cloud metadata endpoints (169.254.169.254 on most clouds, 169.254.170.2 for ECS
+    # credentials, 100.100.100.200 on Alibaba Cloud, fd00:ec2::254 for AWS over IPv6).
+    # Private ranges cannot be closed on these ports: the webhook reads pull secrets and watches
+    # nodes and namespaces through the API server, which NetworkPolicy cannot name and which sits
+    # on a private address on most platforms (kubeadm, EKS, private GKE endpoints; depending on
+    # the plugin the policy sees the `kubernetes` Service address or the endpoint behind it).
+    # Registry lookups to private addresses are refused by the webhook's dialer instead, unless
+    # --allow-private-registries names them.
+    - to:
+        - ipBlock:
+            cidr: 0.0.0.0/0
+            except:
+              - 169.254.0.0/16
+              - 100.100.100.200/32
+        - ipBlock:
+            cidr: ::/0
+            except:
+              - fe80::/10
+              - fd00:ec2::254/128
+      ports:
+        {{- range . }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+    {{- end }}
+    {{- with $np.egress.publicOnlyPorts }}
+    # Registries on 5000, the registry's own default port: public addresses only. An in-cluster
+    # or private registry needs networkPolicy.egress.extraRules (an ipBlock for its address and
+    # port) as well as registry.allowPrivateRegistries.
+    - to:
+        - ipBlock:
+            cidr: 0.0.0.0/0
+            except:
+              - 10.0.0.0/8
+              - 172.16.0.0/12
+              - 192.168.0.0/16
+              - 169.254.0.0/16
+              - 100.100.100.200/32
+        - ipBlock:
+            cidr: ::/0
+            except:
+              - fc00::/7
+              - fe80::/10
+      ports:
+        {{- range . }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+    {{- end }}
+    {{- with $np.egress.extraRules }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
