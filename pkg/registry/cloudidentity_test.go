@@ -114,9 +114,14 @@ func TestCloudPullSecretWins(t *testing.T) {
 	ce := newCloudEnv(t, ecrPassword)
 	c := ce.checker(ce.options())
 	secret := dockerSecret("ecrcred", map[string]entry{ecrHost: {user: "AWS", password: "stale"}})
-	v := c.Check(ctxTimeout(t, 30*time.Second), Request{Image: ecrHost + "/team/app:v1", Keyring: keyringOf(secret)})
+	v := c.Check(ctxTimeout(t, 30*time.Second), Request{Image: ecrHost + "/team/app:v1", Keyring: keyringOf(secret), TrustedCaller: true})
 	if v.Class == ClassCloudIdentity || v.Outcome == Pullable || !strings.Contains(v.Credential, "ecrcred") {
 		t.Errorf("verdict %s/%s with %s, want the pull secret's own failure", v.Outcome, v.Class, v.Credential)
+	}
+	// A caller without a verified certificate gets the same decision, without the secret's name.
+	u := c.Check(ctxTimeout(t, 30*time.Second), Request{Image: ecrHost + "/team/app:v1", Keyring: keyringOf(secret)})
+	if u.Outcome != v.Outcome || u.Class != v.Class || strings.Contains(u.Message(), "ecrcred") {
+		t.Errorf("untrusted verdict %s/%s %q, want %s/%s without the secret's name", u.Outcome, u.Class, u.Message(), v.Outcome, v.Class)
 	}
 	if n := ce.aws.ECRCalls.Load(); n != 0 {
 		t.Errorf("%d ECR token exchanges with a matching pull secret, want 0", n)
