@@ -78,11 +78,9 @@ func StartWebhook(ctx context.Context, opts WebhookOptions) (*Webhook, error) {
 	if err := bundle.WriteDir(certDir); err != nil {
 		return nil, fmt.Errorf("writing the webhook serving certificate: %w", err)
 	}
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = FreePort(); err != nil {
-			return nil, err
-		}
+	ports, err := FreePorts(3)
+	if err != nil {
+		return nil, err
 	}
 	w := &Webhook{
 		Addr:        loopbackAddr(ports[0]),
