@@ -128,6 +128,8 @@ func mainReverify(ctx context.Context, args []string, stdout io.Writer, stderr i
 		"checkTimeout", opts.Reverify.CheckTimeout.String(),
 		"hostQPS", opts.Reverify.HostQPS, "hostBurst", opts.Reverify.HostBurst,
 		"dockerHubQPS", opts.Reverify.DockerHubQPS, "dockerHubBurst", opts.Reverify.DockerHubBurst,
+		// The registry cache settings are the webhook's; the re-verifier keeps no verdicts.
+		"verdictCache", "off",
 	)...)
 	return RunReverify(ctx, opts)
 }
@@ -142,7 +144,7 @@ func RunReverify(ctx context.Context, opts ReverifyOptions) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(opts.Options)
+	engine, err := newEngine(scanEngineOptions(opts.Options))
 	if err != nil {
 		return err
 	}
@@ -193,6 +195,18 @@ func RunReverify(ctx context.Context, opts ReverifyOptions) error {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// scanEngineOptions are the webhook's engine options with the verdict cache off: every scan must
+// ask the registries again. A verdict kept across scans (5 min for a tag, 24 h for a digest by
+// default) would hide exactly the deleted tags and manifests the re-verifier is there to find,
+// and a stale-on-error verdict would report a registry outage as pass. Within a scan the
+// scanner's own de-duplication shares one answer among every workload naming the image.
+func scanEngineOptions(o Options) Options {
+	r := &o.Registry
+	r.PositiveTTL, r.DigestTTL, r.NegativeTTL, r.UnverifiableTTL = 0, 0, 0, 0
+	r.StaleOnError = false
+	return o
 }
 
 // reverifyInformerObjects are the informers the re-verifier reads: the handler's (Namespace

@@ -240,3 +240,28 @@ func TestReverifyManagerOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestScanEngineOptionsCacheNothing(t *testing.T) {
+	o := DefaultOptions()
+	o.Registry.StaleOnError = true
+	got := scanEngineOptions(o).Registry
+	tests := map[string]struct{ got, want any }{
+		"tag verdicts":          {got.PositiveTTL, time.Duration(0)},
+		"digest verdicts":       {got.DigestTTL, time.Duration(0)},
+		"negative verdicts":     {got.NegativeTTL, time.Duration(0)},
+		"unverifiable verdicts": {got.UnverifiableTTL, time.Duration(0)},
+		"no stale answers":      {got.StaleOnError, false},
+		"the rest as given":     {got.CacheSize, o.Registry.CacheSize},
+		"webhook's untouched":   {o.Registry.PositiveTTL, DefaultOptions().Registry.PositiveTTL},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %v, want %v", tc.got, tc.want)
+			}
+		})
+	}
+	if err := got.Validate().ToAggregate(); err != nil {
+		t.Errorf("the scan's engine options are invalid: %v", err)
+	}
+}
