@@ -1,0 +1,118 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pullguard/pullguard/cmd/webhook/app"
+)
+
+// ReverifierDeployment is the re-verifier's Deployment (and ServiceAccount) in the shipped
+// install (manifests/components/reverifier).
+const ReverifierDeployment = "pullguard-reverify"
+
+// InstallReverifier server-side applies manifests/overlays/reverifier (the default install plus
+// the re-verifier and the openreports.io CRDs) with the real kubectl and waits until the CRDs are
+// established. The re-verifier's Deployment is only read back: the bed has no kubelet, so
+// StartReverifier runs it in this process.
+func (b *Bed) InstallReverifier(ctx context.Context) error {
+	dir := filepath.Join(b.Root, "manifests", "overlays", "reverifier")
+	res, err := b.Kubectl.Run(ctx, nil, "apply", "--server-side", "--field-manager="+FieldManager, "-k", dir)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("kubectl apply -k %s exited %d:\n%s", dir, res.ExitCode, res.Output)
+	}
+	res, err = b.Kubectl.Run(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s",
+		"crd/reports.openreports.io", "crd/clusterreports.openreports.io")
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("the openreports.io CRDs were not established:\n%s", res.Output)
+	}
+	return nil
+}
+
+// ReverifierOptions configures StartReverifier.
+type ReverifierOptions struct {
+	// User runs the re-verifier as this user instead of its ServiceAccount (RBAC must bind it).
+	User string
+	// Args are appended to the shipped args and the bed's local flags (later flags win).
+	Args []string
+}
+
+// StartReverifier runs `webhook reverify` in process with the shipped Deployment's args
+// ($(VAR) references to its downward-API env expanded, as the kubelet does), as its
+// ServiceAccount (so the shipped RBAC is exactly what it gets), the loopback registries
+// allowlisted and their CA trusted, and waits for /readyz. Its /metrics token is the webhook's
+// scraper's. Stop it with Stop; the bed does not.
+func (b *Bed) StartReverifier(ctx context.Context, opts ReverifierOptions) (*InProcess, error) {
+	d, err := b.Client.AppsV1().Deployments(b.Deployed.Namespace).Get(ctx, ReverifierDeployment, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the re-verifier's Deployment (InstallReverifier first): %w", err)
+	}
+	if len(d.Spec.Template.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("the re-verifier's Deployment has no container")
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	user := opts.User
+	var groups []string
+	if user == "" {
+		user = "system:serviceaccount:" + d.Namespace + ":" + d.Spec.Template.Spec.ServiceAccountName
+		groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + d.Namespace}
+	}
+	kubeconfig, err := b.ControlPlane.UserKubeconfig(user, groups...)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Args) == 0 || c.Args[0] != app.ReverifyCommand {
+		return nil, fmt.Errorf("the re-verifier's container runs %q, not %s", c.Args, app.ReverifyCommand)
+	}
+	args := expandEnvRefs(c.Args, c.Env, d.Namespace)
+	args = append(args,
+		"--kubeconfig="+kubeconfig,
+		"--allow-private-registries=127.0.0.1,localhost",
+		"--registry-ca-file="+b.tls.CAFile,
+		"--graceful-shutdown-timeout=5s",
+	)
+	dir, err := os.MkdirTemp(b.Dir, "reverifier-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the re-verifier directory: %w", err)
+	}
+	p, err := startInProcess(ctx, "re-verifier", append(args, opts.Args...), filepath.Join(dir, "reverifier.log"))
+	if err != nil {
+		return nil, err
+	}
+	if b.Webhook != nil {
+		p.MetricsToken = b.Webhook.MetricsToken
+	}
+	return p, nil
+}
+
+// expandEnvRefs replaces $(NAME) in args with the value the kubelet would give NAME: a plain
+// value, or the pod's namespace from the downward API.
+func expandEnvRefs(args []string, env []corev1.EnvVar, namespace string) []string {
+	var pairs []string
+	for _, e := range env {
+		switch {
+		case e.ValueFrom == nil:
+			pairs = append(pairs, "$("+e.Name+")", e.Value)
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			pairs = append(pairs, "$("+e.Name+")", namespace)
+		}
+	}
+	r := strings.NewReplacer(pairs...)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = r.Replace(a)
+	}
+	return out
+}
