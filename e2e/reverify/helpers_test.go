@@ -189,3 +189,12 @@ func scans(t *testing.T, n int) {
 	case <-time.After(time.Duration(n) * scanInterval):
 	}
 }
+
+// notes are the Events' types and notes, for messages.
+func notes(evs []eventsv1.Event) string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type+": "+e.Note)
+	}
+	return strings.Join(out, " | ")
+}

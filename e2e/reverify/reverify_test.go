@@ -73,9 +73,11 @@ func TestReportsFollowTheRegistry(t *testing.T) {
 	if admitted.Err != nil || len(admitted.Warnings) == 0 {
 		t.Fatalf("the webhook's answer for the deleted tag: err %v, warnings %q", admitted.Err, admitted.Warnings)
 	}
+	said := map[workload]string{}
 	for _, w := range workloads {
 		r := waitReport(t, ns, w, "fail")
 		desc := r.Results[0].Description
+		said[w] = desc
 		if desc == "" || !strings.Contains(strings.Join(admitted.Warnings, "\n"), ": pullguard: "+desc) {
 			t.Errorf("%s: the Report says %q, the webhook %q", w, desc, admitted.Warnings)
 		}
@@ -90,8 +92,8 @@ func TestReportsFollowTheRegistry(t *testing.T) {
 	scans(t, 3)
 	for _, w := range workloads {
 		evs := events(t, ns, w, reverify.ReasonWillNotPull)
-		if occurrences(evs) != 1 || evs[0].Type != corev1.EventTypeWarning || !strings.Contains(evs[0].Note, image) {
-			t.Errorf("%s: %d %s Events (%+v), want one Warning naming %s", w, occurrences(evs), reverify.ReasonWillNotPull, evs, image)
+		if occurrences(evs) != 1 || evs[0].Type != corev1.EventTypeWarning || !strings.Contains(evs[0].Note, said[w]) {
+			t.Errorf("%s: %d %s Events (%s), want one Warning saying %q", w, occurrences(evs), reverify.ReasonWillNotPull, notes(evs), said[w])
 		}
 	}
 
@@ -100,7 +102,7 @@ func TestReportsFollowTheRegistry(t *testing.T) {
 		waitReport(t, ns, w, "pass")
 		evs := waitEvents(t, ns, w, reverify.ReasonPullable)
 		if occurrences(evs) != 1 || evs[0].Type != corev1.EventTypeNormal {
-			t.Errorf("%s: %d %s Events (%+v), want one Normal", w, occurrences(evs), reverify.ReasonPullable, evs)
+			t.Errorf("%s: %d %s Events (%s), want one Normal", w, occurrences(evs), reverify.ReasonPullable, notes(evs))
 		}
 		if n := occurrences(events(t, ns, w, reverify.ReasonWillNotPull)); n != 1 {
 			t.Errorf("%s: %d %s Events after recovery, want still 1", w, n, reverify.ReasonWillNotPull)
@@ -185,15 +187,17 @@ func TestSharedImagesCostOneRequestPerScan(t *testing.T) {
 	if control < 2 {
 		t.Fatalf("%s got %d manifest requests in 5 scan intervals, want a scan's request at least twice", alone, control)
 	}
+	counts := map[string]int{}
 	for _, repo := range shared {
+		counts[repo] = bed.Bed.Registry.Requests(repo).Manifests - before[repo]
 		// A scan starts at most one interval after the last one, and each asks once: the counts
 		// of two repositories over one window differ by at most one scan's.
-		if got := bed.Bed.Registry.Requests(repo).Manifests - before[repo]; got > control+1 {
+		if got := counts[repo]; got > control+1 {
 			t.Errorf("%s, named by %d workloads, got %d manifest requests while %s (one workload) got %d: not one per scan",
 				repo, perImage, got, alone, control)
 		}
 	}
-	t.Logf("manifest requests in 5 scan intervals: %d for the single-workload image; %d workloads share each of %d images", control, perImage, len(shared))
+	t.Logf("manifest requests in 5 scan intervals: %d for the single-workload image, %v for the images %d workloads share each", control, counts, perImage)
 }
 
 // TestOneLeaderScans (not parallel: it replaces the package's re-verifier): a second instance,
@@ -248,6 +252,7 @@ func TestOneLeaderScans(t *testing.T) {
 	if got < 1 || got > 6 {
 		t.Errorf("%d manifest requests for %s in 5 scan intervals with two instances, want 1-6 (one scanner)", got, repo)
 	}
+	t.Logf("manifest requests for %s in 5 scan intervals with two instances: %d", repo, got)
 	if h := holder(); h != first {
 		t.Errorf("the Lease moved from %q to %q while its holder ran", first, h)
 	}

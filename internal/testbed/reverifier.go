@@ -17,18 +17,33 @@ import (
 // install (manifests/components/reverifier).
 const ReverifierDeployment = "pullguard-reverify"
 
-// InstallReverifier server-side applies manifests/overlays/reverifier (the default install plus
-// the re-verifier and the openreports.io CRDs) with the real kubectl and waits until the CRDs are
-// established. The re-verifier's Deployment is only read back: the bed has no kubelet, so
-// StartReverifier runs it in this process.
+// InstallReverifier server-side applies the re-verifier's component
+// (manifests/components/reverifier: its objects and the openreports.io CRDs, what
+// overlays/reverifier adds to the default install) with the real kubectl and waits until the CRDs
+// are established. The component is applied alone, on the install the bed applied already:
+// applying the whole overlay again would give the webhook configuration back its service
+// clientConfig next to the bed's URL. The re-verifier's Deployment is only read back: the bed has
+// no kubelet, so StartReverifier runs it in this process.
 func (b *Bed) InstallReverifier(ctx context.Context) error {
-	dir := filepath.Join(b.Root, "manifests", "overlays", "reverifier")
+	dir, err := os.MkdirTemp(b.Dir, "reverifier-install-")
+	if err != nil {
+		return fmt.Errorf("creating the re-verifier install directory: %w", err)
+	}
+	// kustomize takes components by relative path only.
+	component, err := filepath.Rel(dir, filepath.Join(b.Root, "manifests", "components", "reverifier"))
+	if err != nil {
+		return fmt.Errorf("locating the re-verifier component: %w", err)
+	}
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\ncomponents:\n  - " + component + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+		return fmt.Errorf("writing the re-verifier kustomization: %w", err)
+	}
 	res, err := b.Kubectl.Run(ctx, nil, "apply", "--server-side", "--field-manager="+FieldManager, "-k", dir)
 	if err != nil {
 		return err
 	}
 	if res.ExitCode != 0 {
-		return fmt.Errorf("kubectl apply -k %s exited %d:\n%s", dir, res.ExitCode, res.Output)
+		return fmt.Errorf("kubectl apply -k manifests/components/reverifier exited %d:\n%s", res.ExitCode, res.Output)
 	}
 	res, err = b.Kubectl.Run(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/reports.openreports.io", "crd/clusterreports.openreports.io")
