@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -32,22 +33,41 @@ type workQueue = workqueue.TypedRateLimitingInterface[workloadKey]
 // pull credentials, and by the Nodes' platform set. A controller is leader-elected by default:
 // only the replica that scans checks.
 func (s *Scanner) setupTriggers(mgr manager.Manager) error {
-	c, err := controller.NewTyped(TriggerController, mgr, controller.TypedOptions[workloadKey]{
+	opts := s.triggerOptions()
+	opts.DefaultFromConfig(mgr.GetControllerOptions())
+	c, err := s.newTriggerController(opts, mgr.GetCache(), mgr.GetAPIReader())
+	if err != nil {
+		return err
+	}
+	return mgr.Add(c)
+}
+
+func (s *Scanner) triggerOptions() controller.TypedOptions[workloadKey] {
+	return controller.TypedOptions[workloadKey]{
 		Reconciler:              reconcile.TypedFunc[workloadKey](s.reconcile),
 		MaxConcurrentReconciles: s.cfg.TriggerWorkers,
-	})
+	}
+}
+
+// newTriggerController builds the controller over informers (the manager's cache) and
+// apiReader (uncached: the credential poll).
+func (s *Scanner) newTriggerController(opts controller.TypedOptions[workloadKey], informers cache.Cache, apiReader client.Reader) (controller.TypedController[workloadKey], error) {
+	c, err := controller.NewTypedUnmanaged(TriggerController, opts)
 	if err != nil {
-		return fmt.Errorf("reverify: creating the trigger controller: %w", err)
+		return nil, fmt.Errorf("reverify: creating the trigger controller: %w", err)
 	}
 	for gvk, k := range Kinds {
-		if err := c.Watch(source.TypedKind[client.Object, workloadKey](mgr.GetCache(), k.New(), workloadEvents(gvk))); err != nil {
-			return fmt.Errorf("reverify: watching %ss: %w", gvk.Kind, err)
+		if err := c.Watch(source.TypedKind[client.Object, workloadKey](informers, k.New(), workloadEvents(gvk))); err != nil {
+			return nil, fmt.Errorf("reverify: watching %ss: %w", gvk.Kind, err)
 		}
 	}
-	if err := c.Watch(source.TypedKind[*corev1.Node, workloadKey](mgr.GetCache(), &corev1.Node{}, s.nodePlatformEvents())); err != nil {
-		return fmt.Errorf("reverify: watching Nodes: %w", err)
+	if err := c.Watch(source.TypedKind[*corev1.Node, workloadKey](informers, &corev1.Node{}, s.nodePlatformEvents())); err != nil {
+		return nil, fmt.Errorf("reverify: watching Nodes: %w", err)
 	}
-	return c.Watch(secretPoller{s: s, reader: mgr.GetAPIReader()})
+	if err := c.Watch(secretPoller{s: s, reader: apiReader}); err != nil {
+		return nil, fmt.Errorf("reverify: polling pull credentials: %w", err)
+	}
+	return c, nil
 }
 
 // reconcile checks the workload of key as the cache holds it now, or forgets it when it is gone.

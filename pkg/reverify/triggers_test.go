@@ -2,17 +2,23 @@ package reverify
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllertest"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // recordingQueue records what the triggers queue; nothing else of the queue is used.
@@ -173,5 +179,114 @@ func TestReconcileChecksOrForgets(t *testing.T) {
 	}
 	if _, known := e.s.state[key]; known || len(e.s.creds.objects()) != 0 {
 		t.Errorf("a deleted workload is still known: %v %v", e.s.state, e.s.creds.objects())
+	}
+}
+
+// firstSleepClock returns from its first Sleep at once and then waits for the context: the
+// credential poll runs once, right at the start.
+type firstSleepClock struct {
+	realClock
+	slept atomic.Bool
+}
+
+func (c *firstSleepClock) Sleep(ctx context.Context, d time.Duration) error {
+	if !c.slept.Swap(true) {
+		return ctx.Err()
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestTriggerControllerWiring runs the real controller (sources, handlers, queue, workers)
+// over fake informers: the credential poll queues a workload whose ServiceAccount changed, a
+// created Deployment gets its Report, a scaled one is not checked again, a new platform
+// re-checks every workload.
+func TestTriggerControllerWiring(t *testing.T) {
+	web, api, probe := deployment("web"), deployment("api"), deployment("probe")
+	e := newScanEnvWith(t, &countingEngine{}, noSecretCache(), web, api, probe, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "app"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// probe's check reads the default ServiceAccount, which then changes: the poll's first
+	// round queues probe, and its check says the workers run, after every source registered
+	// its handlers (a fake informer's events before that are lost).
+	if err := e.s.Check(ctx, kindGVK(t, "Deployment"), probe); err != nil {
+		t.Fatal(err)
+	}
+	update(t, e.c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "app", Labels: map[string]string{"changed": "yes"}}})
+	e.s.clock = &firstSleepClock{}
+	e.s.cfg.PlatformRescanSpread = 0
+	informers := &informertest.FakeInformers{Scheme: e.c.Scheme()}
+	fake := map[string]*controllertest.FakeInformer{}
+	for _, obj := range append([]client.Object{&corev1.Node{}}, func() (out []client.Object) {
+		for _, k := range Kinds {
+			out = append(out, k.New())
+		}
+		return out
+	}()...) {
+		// Created before the controller starts: the fake cache is not safe for concurrent use.
+		fi, err := informers.FakeInformerFor(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake[fmt.Sprintf("%T", obj)] = fi
+	}
+	started := make(chan struct{})
+	var once sync.Once
+	opts := e.s.triggerOptions()
+	opts.SkipNameValidation, opts.MaxConcurrentReconciles = ptr(true), 1
+	opts.Reconciler = reconcile.TypedFunc[workloadKey](func(ctx context.Context, k workloadKey) (reconcile.Result, error) {
+		defer once.Do(func() { close(started) })
+		return e.s.reconcile(ctx, k)
+	})
+	c, err := e.s.newTriggerController(opts, informers, e.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the credential poll queued nothing")
+	}
+	reportVersion := func(name string) string {
+		t.Helper()
+		r := &openreports.Report{}
+		for ctx.Err() == nil {
+			if err := e.c.Get(ctx, client.ObjectKey{Namespace: "app", Name: "pullguard-deployment-" + name}, r); err == nil {
+				return r.ResourceVersion
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("no Report for %s", name)
+		return ""
+	}
+	if got := reportVersion("probe"); got == "1" {
+		t.Fatalf("probe's Report not re-written after its ServiceAccount changed (version %s)", got)
+	}
+	deployments := fake["*v1.Deployment"]
+	deployments.Add(web)
+	first := reportVersion("web")
+	scaled := deployment("web", func(d *appsv1.Deployment) { d.Spec.Replicas, d.Generation, d.ResourceVersion = ptr(int32(3)), 2, "2" })
+	deployments.Update(web, scaled)
+	deployments.Add(api) // one worker, in order: a check of the scaled web would come first
+	reportVersion("api")
+	if got := reportVersion("web"); got != first {
+		t.Errorf("scaling web re-checked it (Report %s -> %s)", first, got)
+	}
+
+	fake["*v1.Node"].Add(node("arm-1", "linux", "arm64"))
+	for ctx.Err() == nil && reportVersion("web") == first {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("a new node platform did not re-check web")
 	}
 }
