@@ -40,10 +40,11 @@ func TestConfigFlagsOfTheTriggers(t *testing.T) {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	c.AddFlags(fs)
 	if err := fs.Parse([]string{"--reverify-secret-poll-interval=30s", "--reverify-secret-poll-qps=2",
-		"--reverify-platform-rescan-spread=1m", "--reverify-trigger-workers=4"}); err != nil {
+		"--reverify-platform-rescan-spread=1m", "--reverify-trigger-workers=4", "--reverify-trigger-freshness=10s"}); err != nil {
 		t.Fatal(err)
 	}
-	if c.SecretPollInterval != 30*time.Second || c.SecretPollQPS != 2 || c.PlatformRescanSpread != time.Minute || c.TriggerWorkers != 4 {
+	if c.SecretPollInterval != 30*time.Second || c.SecretPollQPS != 2 || c.PlatformRescanSpread != time.Minute || c.TriggerWorkers != 4 ||
+		c.TriggerFreshness != 10*time.Second {
 		t.Errorf("parsed %+v", c)
 	}
 }

@@ -71,6 +71,8 @@ func (s *Scanner) newTriggerController(opts controller.TypedOptions[workloadKey]
 }
 
 // reconcile checks the workload of key as the cache holds it now, or forgets it when it is gone.
+// It reuses the current scan's verdicts of the last TriggerFreshness only: the change may be an
+// image the scan asked about long ago.
 func (s *Scanner) reconcile(ctx context.Context, key workloadKey) (reconcile.Result, error) {
 	gvk, k, ok := kindNamed(key.kind)
 	if !ok {
@@ -84,7 +86,7 @@ func (s *Scanner) reconcile(ctx context.Context, key workloadKey) (reconcile.Res
 	case err != nil:
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, s.Check(ctx, gvk, obj)
+	return reconcile.Result{}, s.Check(withFreshness(ctx, s.cfg.TriggerFreshness), gvk, obj)
 }
 
 func kindNamed(kind string) (schema.GroupVersionKind, Kind, bool) {
