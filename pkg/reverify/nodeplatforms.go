@@ -94,7 +94,8 @@ func (s *Scanner) nodePlatformEvents() handler.TypedEventHandler[*corev1.Node, w
 
 // queueAll queues every checked workload, each after a random delay within spread, so that the
 // checks do not come in a burst. The checks' de-duplication keys include the platforms: a
-// workload whose candidates did not change costs no new registry request in this scan.
+// workload whose candidates did not change costs no new registry request in this scan (its
+// check reuses the scan's verdicts, whatever their age, as the scan would: rescanSet).
 func (s *Scanner) queueAll(ctx context.Context, q workQueue, spread time.Duration) error {
 	for gvk, k := range Kinds {
 		list, err := s.list(ctx, gvk, k.newList)
@@ -106,6 +107,7 @@ func (s *Scanner) queueAll(ctx context.Context, q workQueue, spread time.Duratio
 				continue
 			}
 			key := workloadKey{gvk.Kind, client.ObjectKeyFromObject(o)}
+			s.rescans.add(key)
 			if spread <= 0 {
 				q.Add(key)
 				continue
@@ -114,4 +116,30 @@ func (s *Scanner) queueAll(ctx context.Context, q workQueue, spread time.Duratio
 		}
 	}
 	return nil
+}
+
+// rescanSet marks the workloads queued by queueAll: their checks are part of a scan, not a
+// change of the workload, and reuse the scan's verdicts however old (TriggerFreshness does not
+// apply). A workload that also changed while queued is checked once, the same way.
+type rescanSet struct {
+	mu   sync.Mutex
+	keys map[workloadKey]struct{}
+}
+
+func (r *rescanSet) add(k workloadKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keys == nil {
+		r.keys = map[workloadKey]struct{}{}
+	}
+	r.keys[k] = struct{}{}
+}
+
+// take reports whether k was queued by queueAll, and unmarks it.
+func (r *rescanSet) take(k workloadKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.keys[k]
+	delete(r.keys, k)
+	return ok
 }

@@ -3,6 +3,7 @@ package reverify
 import (
 	"context"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -87,5 +88,30 @@ func TestNodePlatformSetChangesRecheckEveryWorkload(t *testing.T) {
 				t.Errorf("queued %v, want Deployment app/web and Pod app/bare", q.after)
 			}
 		})
+	}
+}
+
+func TestARescanReusesTheScansVerdictsAChangeOnlyFreshOnes(t *testing.T) {
+	e := newScanEnv(t, nil, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, deployment("web"))
+	ctx := context.Background()
+	if err := e.s.Scan(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.clock.Sleep(ctx, 10*time.Minute) // the scan's verdict is older than TriggerFreshness
+	key := workloadKey{"Deployment", client.ObjectKey{Namespace: "app", Name: "web"}}
+	if err := e.s.queueAll(ctx, &recordingQueue{}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.reconcile(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.engine.total(); got != 1 {
+		t.Errorf("the platform rescan asked again (%d calls): its platforms did not change", got)
+	}
+	if _, err := e.s.reconcile(ctx, key); err != nil { // a change of web
+		t.Fatal(err)
+	}
+	if got := e.engine.total(); got != 2 {
+		t.Errorf("a change reused a 10-minute-old verdict (%d calls)", got)
 	}
 }

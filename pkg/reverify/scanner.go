@@ -34,6 +34,8 @@ type Scanner struct {
 
 	// creds is what each checked workload's last check read its credentials from (secretwatch.go).
 	creds *credentialIndex
+	// rescans are the workloads queued by a node platform change (nodeplatforms.go).
+	rescans rescanSet
 
 	mu    sync.Mutex
 	state map[workloadKey]openreports.Result

@@ -71,8 +71,8 @@ func (s *Scanner) newTriggerController(opts controller.TypedOptions[workloadKey]
 }
 
 // reconcile checks the workload of key as the cache holds it now, or forgets it when it is gone.
-// It reuses the current scan's verdicts of the last TriggerFreshness only: the change may be an
-// image the scan asked about long ago.
+// A change reuses the current scan's verdicts of the last TriggerFreshness only (it may be an
+// image the scan asked about long ago); a platform rescan reuses them all, as the scan does.
 func (s *Scanner) reconcile(ctx context.Context, key workloadKey) (reconcile.Result, error) {
 	gvk, k, ok := kindNamed(key.kind)
 	if !ok {
@@ -81,12 +81,16 @@ func (s *Scanner) reconcile(ctx context.Context, key workloadKey) (reconcile.Res
 	obj := k.New()
 	switch err := s.workloads.Get(ctx, key.NamespacedName, obj); {
 	case apierrors.IsNotFound(err):
+		s.rescans.take(key)
 		s.forget(key)
 		return reconcile.Result{}, nil
 	case err != nil:
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, s.Check(withFreshness(ctx, s.cfg.TriggerFreshness), gvk, obj)
+	if !s.rescans.take(key) {
+		ctx = withFreshness(ctx, s.cfg.TriggerFreshness)
+	}
+	return reconcile.Result{}, s.Check(ctx, gvk, obj)
 }
 
 func kindNamed(kind string) (schema.GroupVersionKind, Kind, bool) {
