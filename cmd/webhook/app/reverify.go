@@ -14,9 +14,11 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -248,5 +250,9 @@ func reverifyManagerOptions(opts ReverifyOptions, scheme *k8sruntime.Scheme) ctr
 		// A replica that stops hands the Lease over at once rather than after its duration.
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &shutdown,
+		// controller-runtime refuses a second controller of a name in one process, for the
+		// sake of its metrics; the binary runs one manager, but Main runs again in the same
+		// process in tests and `make demo`, after the first one stopped.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 	}
 }

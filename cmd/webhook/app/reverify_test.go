@@ -123,8 +123,8 @@ func TestReverifyRejectsInvalidOptions(t *testing.T) {
 		"webhook's rules":    {[]string{"--max-budget=45s"}, []string{"--max-budget"}},
 		"positional":         {[]string{"scan"}, []string{"unexpected arguments"}},
 		"unknown flag":       {[]string{"--scan-intervall=1h"}, []string{"--scan-intervall"}},
-		"file of wrong type": {[]string{"--config=" + writeFileOnce(header + "reverify:\n  scanInterval: 5\n")}, []string{"reverify.scanInterval"}},
-		"file's unknown key": {[]string{"--config=" + writeFileOnce(header + "reverify:\n  interval: 1h\n")}, []string{`"reverify.interval"`}},
+		"file of wrong type": {[]string{"--config=" + writeFileOnce(header+"reverify:\n  scanInterval: 5\n")}, []string{"reverify.scanInterval"}},
+		"file's unknown key": {[]string{"--config=" + writeFileOnce(header+"reverify:\n  interval: 1h\n")}, []string{`"reverify.interval"`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
