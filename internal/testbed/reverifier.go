@@ -2,15 +2,19 @@ package testbed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pullguard/pullguard/cmd/webhook/app"
+	"github.com/pullguard/pullguard/pkg/reverify"
 )
 
 // ReverifierDeployment is the re-verifier's Deployment (and ServiceAccount) in the shipped
@@ -45,7 +49,26 @@ func (b *Bed) InstallReverifier(ctx context.Context) error {
 	if res.ExitCode != 0 {
 		return fmt.Errorf("kubectl apply -k manifests/components/reverifier exited %d:\n%s", res.ExitCode, res.Output)
 	}
-	res, err = b.Kubectl.Run(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s",
+	return b.waitReportCRDs(ctx)
+}
+
+// InstallReportCRDs server-side applies the chart's crds/ (the openreports.io CRDs), as Helm
+// installs them before a release, and waits until they are established: for a bed installed from
+// the chart (Options.Chart), whose rendering, as helm template's, leaves crds/ out.
+func (b *Bed) InstallReportCRDs(ctx context.Context) error {
+	dir := filepath.Join(b.Root, "charts", "pullguard", "crds")
+	res, err := b.Kubectl.Run(ctx, nil, "apply", "--server-side", "--field-manager=helm", "-f", dir)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("kubectl apply -f %s exited %d:\n%s", dir, res.ExitCode, res.Output)
+	}
+	return b.waitReportCRDs(ctx)
+}
+
+func (b *Bed) waitReportCRDs(ctx context.Context) error {
+	res, err := b.Kubectl.Run(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/reports.openreports.io", "crd/clusterreports.openreports.io")
 	if err != nil {
 		return err
@@ -54,6 +77,42 @@ func (b *Bed) InstallReverifier(ctx context.Context) error {
 		return fmt.Errorf("the openreports.io CRDs were not established:\n%s", res.Output)
 	}
 	return nil
+}
+
+// WaitReport waits until the Report of the workload kind/name in ns says want (pass: every
+// result passes; warn: some warn, none fails; fail: some fail), reading it with the real kubectl.
+func (b *Bed) WaitReport(ctx context.Context, ns, kind, name, want string) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	report := reverify.ReportName(kind, name)
+	last := "no Report"
+	for {
+		res, err := b.Kubectl.Run(ctx, nil, "get", "report", report, "-n", ns, "-o", "json")
+		var r openreports.Report
+		if err == nil && res.ExitCode == 0 && json.Unmarshal([]byte(res.Output), &r) == nil {
+			last = fmt.Sprintf("%d/%d/%d", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail)
+			if worstOf(r.Summary.Pass, r.Summary.Warn, r.Summary.Fail) == want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the Report %s/%s did not turn %s (last pass/warn/fail: %s): %w", ns, report, want, last, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func worstOf(pass, warn, fail int) string {
+	switch {
+	case fail > 0:
+		return "fail"
+	case warn > 0:
+		return "warn"
+	case pass > 0:
+		return "pass"
+	}
+	return ""
 }
 
 // ReverifierOptions configures StartReverifier.
