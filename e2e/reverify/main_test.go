@@ -29,11 +29,16 @@ const scanInterval = 3 * time.Second
 // reverifierArgs come after the shipped args. The install's own namespace holds Deployments of
 // ghcr.io images, which this bed must never ask about: with the default mode off, only the
 // namespaces a test labels are scanned (and the hermetic DNS of TestMain would stop a lookup
-// anyway). A short check timeout keeps a host paused by a 429 from holding a whole scan.
+// anyway). A short check timeout keeps a host paused by a 429 from holding a whole scan; a
+// wider per-host budget than the default keeps the package's tests, which share one registry
+// host and scan every few seconds, from waiting on each other's tokens (a check that waits past
+// its timeout is a warn between two fails, and a second Warning Event).
 var reverifierArgs = []string{
 	"--scan-interval=" + scanInterval.String(),
 	"--default-mode=off",
 	"--reverify-check-timeout=3s",
+	"--reverify-host-qps=50",
+	"--reverify-host-burst=50",
 }
 
 // env is the bed of this package and the re-verifier that scans it.

@@ -265,3 +265,24 @@ func TestScanEngineOptionsCacheNothing(t *testing.T) {
 		t.Errorf("the scan's engine options are invalid: %v", err)
 	}
 }
+
+func TestRunReverifyRejectsInvalidOptions(t *testing.T) {
+	tests := map[string]struct {
+		edit func(*ReverifyOptions)
+		flag string
+	}{
+		"zero scan interval":     {func(o *ReverifyOptions) { o.Reverify.ScanInterval = 0 }, "--scan-interval"},
+		"webhook's setting":      {func(o *ReverifyOptions) { o.TLSMinVersion = "" }, "--tls-min-version"},
+		"lease namespace":        {func(o *ReverifyOptions) { o.LeaderElectionNamespace = "Not_A_Namespace" }, "--leader-election-namespace"},
+		"zero docker hub budget": {func(o *ReverifyOptions) { o.Reverify.DockerHubBurst = 0 }, "--reverify-dockerhub-burst"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := DefaultReverifyOptions()
+			tc.edit(&o)
+			if err := RunReverify(t.Context(), o); err == nil || !strings.Contains(err.Error(), tc.flag) {
+				t.Fatalf("RunReverify = %v, want an error naming %s", err, tc.flag)
+			}
+		})
+	}
+}
