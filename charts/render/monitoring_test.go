@@ -41,8 +41,8 @@ var knownMetrics = map[string]bool{
 	"up":                                                   true,
 	// The re-verifier's (prefix pullguard_reverify_): workloads by result, and when a scan last
 	// completed.
-	"pullguard_reverify_workloads":                           true,
-	"pullguard_reverify_last_scan_success_timestamp_seconds": true,
+	"pullguard_reverify_workloads":                              true,
+	"pullguard_reverify_last_successful_scan_timestamp_seconds": true,
 }
 
 var promql = parser.NewParser(parser.Options{})

@@ -2,8 +2,9 @@
 // webhook installed from the Helm chart: charts/cmd/template's rendering, server-side applied
 // with kubectl, with the bed's CA as certificates.caBundle), applies every file of examples/ in a warn and an enforce
 // namespace with the real kubectl, shows exactly what kubectl prints, and stops everything on exit
-// or Ctrl-C. It ends with what `pullguard check` says of the same files, and `pullguard explain`
-// on a pod of one the warn namespace admitted.
+// or Ctrl-C. It ends with what `pullguard check` says of the same files, `pullguard explain`
+// on a pod of one the warn namespace admitted, and the re-verifier turning a running workload's
+// Report to fail once its tag is deleted from the registry.
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	pullguard "github.com/pullguard/pullguard/cmd/pullguard/app"
 	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/pkg/admission"
+	"github.com/pullguard/pullguard/pkg/reverify"
 )
 
 func main() {
@@ -118,7 +120,88 @@ func run(ctx context.Context, out io.Writer, chartTemplate string) (retErr error
 	if err := check(ctx, out, bed, examples); err != nil {
 		return err
 	}
-	return explain(ctx, out, bed, namespaces[admission.ModeWarn])
+	if err := explain(ctx, out, bed, namespaces[admission.ModeWarn]); err != nil {
+		return err
+	}
+	return reverifyDemo(ctx, out, bed, namespaces[admission.ModeWarn])
+}
+
+// reverifyDemo runs the chart's re-verifier (in process, as its ServiceAccount: the bed has no
+// kubelet) and shows a running Deployment's Report turn from pass to fail, with its Warning
+// Event, once its tag is deleted from the registry: what admission could not see coming.
+func reverifyDemo(ctx context.Context, out io.Writer, bed *testbed.Bed, ns string) (retErr error) {
+	fmt.Fprintf(out, "=== the re-verifier: running workloads checked again every %s (reverifier.scanInterval)\n", demoScanInterval)
+	fmt.Fprintln(out, "$ kubectl apply --server-side -f charts/pullguard/crds/   # the openreports.io CRDs, as helm installs crds/")
+	if err := bed.InstallReportCRDs(ctx); err != nil {
+		return err
+	}
+	rv, err := bed.StartReverifier(ctx, testbed.ReverifierOptions{})
+	if err != nil {
+		return err
+	}
+	defer func() { retErr = errors.Join(retErr, rv.Stop()) }()
+	shipped := rv.Args
+	for i, a := range rv.Args {
+		if strings.HasPrefix(a, "--kubeconfig=") {
+			shipped = rv.Args[:i]
+			break
+		}
+	}
+	fmt.Fprintf(out, "(the re-verifier runs as the ServiceAccount %s/%s with the chart's args: /webhook %s)\n",
+		releaseNamespace, testbed.ReverifierDeployment, strings.Join(shipped, " "))
+
+	const name = "nightly"
+	manifest, err := testbed.DeploymentYAML(ns, name, testbed.PodSpec(bed.Images.ToDelete))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "$ kubectl apply -n %s -f nightly.yaml   # a Deployment of %s\n", ns, bed.Images.ToDelete)
+	if err := kubectl(ctx, out, bed, manifest, "apply", "-n", ns, "-f", "-"); err != nil {
+		return err
+	}
+	if err := bed.WaitReport(ctx, ns, "Deployment", name, "pass"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "$ kubectl get reports -n %s\n", ns)
+	if err := kubectl(ctx, out, bed, nil, "get", "reports", "-n", ns); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n(the registry's retention policy deletes the tag: DELETE /v2/%s/manifests/to-delete)\n", testbed.RepoWeb)
+	if err := bed.Registry.DeleteTag(ctx, bed.Images.ToDelete, testbed.Pusher); err != nil {
+		return err
+	}
+	if err := bed.WaitReport(ctx, ns, "Deployment", name, "fail"); err != nil {
+		return err
+	}
+	report := reverify.ReportName("Deployment", name)
+	fmt.Fprintf(out, "$ kubectl get report %s -n %s\n", report, ns)
+	if err := kubectl(ctx, out, bed, nil, "get", "report", report, "-n", ns); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "$ kubectl get report %s -n %s -o jsonpath='{.results[*].message}'\n", report, ns)
+	if err := kubectl(ctx, out, bed, nil, "get", "report", report, "-n", ns, "-o", "jsonpath={.results[*].message}"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n$ kubectl get events -n %s --field-selector reason=%s\n", ns, reverify.ReasonWillNotPull)
+	if err := kubectl(ctx, out, bed, nil, "get", "events", "-n", ns, "--field-selector", "reason="+reverify.ReasonWillNotPull); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "(its next pod start, a scale-up, a drain, a rollout, would end in ImagePullBackOff: the Report and the Event say so first)")
+	fmt.Fprintln(out)
+	return nil
+}
+
+// kubectl runs the real kubectl and prints what it printed; a non-zero exit is an error.
+func kubectl(ctx context.Context, out io.Writer, bed *testbed.Bed, stdin []byte, args ...string) error {
+	res, err := bed.Kubectl.Run(ctx, stdin, args...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(out, res.Output)
+	if res.ExitCode != 0 {
+		return fmt.Errorf("kubectl %s: exit %d", strings.Join(args, " "), res.ExitCode)
+	}
+	return nil
 }
 
 // check shows `pullguard check` on the same files before any cluster sees them: the answer a CI
@@ -198,6 +281,9 @@ func explain(ctx context.Context, out io.Writer, bed *testbed.Bed, ns string) er
 // releaseNamespace is the namespace the demo installs the chart into, the README's.
 const releaseNamespace = "pullguard-system"
 
+// demoScanInterval is the re-verifier's scan interval in the demo.
+const demoScanInterval = "5s"
+
 // renderChart runs charts/cmd/template, as `helm template` would run: the chart with the user's
 // certificates (certificates.mode provided, the CA given as certificates.caBundle), the values
 // on stdin so the PEM needs no quoting.
@@ -208,6 +294,10 @@ func renderChart(ctx context.Context, binary string, caBundle []byte) ([]byte, e
 	}
 	values, err := json.Marshal(map[string]any{
 		"certificates": map[string]any{"mode": "provided", "caBundle": string(caBundle)},
+		// The re-verifier with a scan interval a demo can wait for. Its default mode off
+		// scans only the demo's labelled namespaces: the release's own Deployments name
+		// ghcr.io images, which the demo does not ask about.
+		"reverifier": map[string]any{"enabled": true, "scanInterval": demoScanInterval, "extraArgs": []string{"--default-mode=off"}},
 	})
 	if err != nil {
 		return nil, err

@@ -81,7 +81,7 @@ func StartCluster(ctx context.Context, progress io.Writer) (_ *Cluster, retErr e
 		return nil, err
 	}
 	for _, ns := range []string{c.Enforce, c.Warn, NoopNamespace, BaselineNamespace} {
-		if err := c.createPullSecret(ctx, ns); err != nil {
+		if err := c.CreatePullSecret(ctx, ns); err != nil {
 			return nil, err
 		}
 	}
@@ -102,7 +102,8 @@ func (c *Cluster) Stop() error {
 	return c.Bed.Stop()
 }
 
-func (c *Cluster) createPullSecret(ctx context.Context, ns string) error {
+// CreatePullSecret creates PullSecret in ns: the bed's reader account on both registries.
+func (c *Cluster) CreatePullSecret(ctx context.Context, ns string) error {
 	s := c.pullSecret(c.Bed.Registry.Host, c.Bed.BasicRegistry.Host)
 	// The API server gives the UID and resourceVersion itself, and refuses a create with one.
 	s.Namespace, s.UID, s.ResourceVersion = ns, "", ""

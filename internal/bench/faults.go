@@ -142,6 +142,9 @@ func (c *Cluster) tokenRealm() (*url.URL, error) {
 	return url.Parse("https://localhost:" + m[1] + "/token")
 }
 
+// SetRegistryFault changes what the registry's requests get from now on (Fault.Registry).
+func (f *FaultFront) SetRegistryFault(fault testregistry.Fault) { f.faults.Set(fault) }
+
 // Close stops the front, releasing held requests first.
 func (f *FaultFront) Close() {
 	f.once.Do(func() {

@@ -55,3 +55,22 @@ func TestInProcessMeasurements(t *testing.T) {
 	}
 	t.Logf("2000 verdicts: %s heap (%d B/entry), RSS %s", MiB(m.HeapDelta()), m.HeapDelta()/uint64(m.Entries), MiB(m.RSS))
 }
+
+// TestReverifyScan runs the re-verifier scan row at a small size: one manifest request per
+// distinct image, a Report per workload, paced by the per-host budget.
+func TestReverifyScan(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := MeasureReverifyScan(ctx, 200, 40, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 40 {
+		t.Errorf("%d manifest requests for 40 images", r.Requests)
+	}
+	if r.Took < r.BudgetMinimum() {
+		t.Errorf("the scan took %s, less than the budget allows (%s)", r.Took, r.BudgetMinimum())
+	}
+	t.Logf("%d workloads, %d images: %d requests in %s (budget minimum %s, ratio %.2f), peak RSS %s, heap %s",
+		r.Workloads, r.Images, r.Requests, r.Took, r.BudgetMinimum(), r.Ratio(), MiB(r.PeakRSS), MiB(r.Heap))
+}

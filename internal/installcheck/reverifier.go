@@ -42,7 +42,7 @@ var reverifierGranted = map[string][]string{
 	"namespaces":             {"list", "watch"},
 	"secrets":                {"get"},
 	"serviceaccounts":        {"get"},
-	"reports.openreports.io": {"create", "delete", "get", "list", "patch", "update", "watch"},
+	"reports.openreports.io": {"create", "get", "update"},
 	"events":                 {"create", "patch"},
 	"events.events.k8s.io":   {"create", "patch"},
 }

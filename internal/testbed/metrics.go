@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -17,10 +18,15 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Metric sums every sample of a counter or gauge on the webhook's /metrics (0 when the family has
+// Metric sums every sample of a counter or gauge on the program's /metrics (0 when the family has
 // no samples yet). It scrapes like Prometheus would: HTTPS, with the bearer token of a
 // ServiceAccount bound to the shipped pullguard-metrics-reader ClusterRole.
-func (w *Webhook) Metric(ctx context.Context, name string) (float64, error) {
+func (w *InProcess) Metric(ctx context.Context, name string) (float64, error) {
+	return w.MetricWhere(ctx, name, nil)
+}
+
+// MetricWhere is Metric over the samples whose labels include every pair of labels.
+func (w *InProcess) MetricWhere(ctx context.Context, name string, labels map[string]string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+w.MetricsAddr+"/metrics", nil)
 	if err != nil {
 		return 0, fmt.Errorf("building the metrics request: %w", err)
@@ -45,9 +51,21 @@ func (w *Webhook) Metric(ctx context.Context, name string) (float64, error) {
 	}
 	var sum float64
 	for _, m := range families[name].GetMetric() {
-		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if hasLabels(m.GetLabel(), labels) {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
 	}
 	return sum, nil
+}
+
+func hasLabels(pairs []*dto.LabelPair, want map[string]string) bool {
+	n := 0
+	for _, p := range pairs {
+		if v, ok := want[p.GetName()]; ok && v == p.GetValue() {
+			n++
+		}
+	}
+	return n == len(want)
 }
 
 // metricsScraper is the ServiceAccount the bed scrapes the webhook's metrics as.

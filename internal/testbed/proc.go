@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -99,8 +100,9 @@ func fileTail(path string, n int) string {
 	return string(b)
 }
 
-// FreePort returns a loopback port that was free a moment ago. The child that binds it may lose a
-// race with another process; callers retry the start in that case.
+// FreePort returns a loopback port that was free a moment ago and that no earlier call in this
+// process returned. The child that binds it may lose a race with another process; callers retry
+// the start in that case.
 func FreePort() (int, error) {
 	ports, err := FreePorts(1)
 	if err != nil {
@@ -109,17 +111,35 @@ func FreePort() (int, error) {
 	return ports[0], nil
 }
 
-// FreePorts returns n distinct loopback ports that were free a moment ago. Every listener is
-// held until all n are chosen: closed one by one, the kernel may hand the same port out twice.
+// handedOut holds every port FreePorts returned: the kernel hands a closed port out again, so
+// two ports picked one after the other for one program (its webhook, health and metrics
+// listeners) were once the same.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePorts returns n distinct loopback ports that were free a moment ago and that no earlier
+// call in this process returned.
 func FreePorts(n int) ([]int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	ports := make([]int, 0, n)
-	for range n {
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000 {
+			return nil, fmt.Errorf("finding a free port: %d tries gave only ports handed out before", tries)
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
 		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		port := l.Addr().(*net.TCPAddr).Port
+		if handedOut.ports[port] {
+			continue
+		}
+		handedOut.ports[port] = true
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

@@ -41,13 +41,21 @@ func NewServingCertificate() (*selfca.Bundle, error) {
 type Webhook struct {
 	// Addr is the HTTPS address (127.0.0.1:port) the API server calls.
 	Addr string
+	// CABundle is the PEM CA of the serving certificate, for clientConfig.caBundle.
+	CABundle []byte
+	*InProcess
+}
+
+// InProcess is a command of the webhook binary (the webhook, `webhook reverify`) running in this
+// process through app.Main.
+type InProcess struct {
+	// Name says which command it is, in errors.
+	Name string
 	// HealthAddr serves /healthz and /readyz; MetricsAddr serves /metrics over HTTPS to
 	// MetricsToken's bearer.
 	HealthAddr   string
 	MetricsAddr  string
 	MetricsToken string
-	// CABundle is the PEM CA of the serving certificate, for clientConfig.caBundle.
-	CABundle []byte
 	// Args are the flags app.Main got.
 	Args    []string
 	LogPath string
@@ -78,48 +86,68 @@ func StartWebhook(ctx context.Context, opts WebhookOptions) (*Webhook, error) {
 	if err := bundle.WriteDir(certDir); err != nil {
 		return nil, fmt.Errorf("writing the webhook serving certificate: %w", err)
 	}
-	ports, err := FreePorts(3)
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	w := &Webhook{
-		Addr:        loopbackAddr(ports[0]),
-		HealthAddr:  loopbackAddr(ports[1]),
-		MetricsAddr: loopbackAddr(ports[2]),
-		CABundle:    bundle.CACert,
-		LogPath:     opts.Dir + "/webhook.log",
-		done:        make(chan struct{}),
-	}
-	w.Args = append(append([]string{}, opts.Args...),
+	w := &Webhook{Addr: loopbackAddr(port), CABundle: bundle.CACert}
+	args := append(append([]string{}, opts.Args...),
 		"--bind-address=127.0.0.1",
-		"--port="+strconv.Itoa(ports[0]),
+		"--port="+strconv.Itoa(port),
 		"--cert-dir="+certDir,
-		"--health-probe-bind-address="+w.HealthAddr,
-		"--metrics-bind-address="+w.MetricsAddr,
 		"--graceful-shutdown-timeout="+webhookGrace.String(),
 	)
-	f, err := os.Create(w.LogPath)
-	if err != nil {
-		return nil, fmt.Errorf("creating the webhook log: %w", err)
-	}
-	// app.Main installs its logger process-wide, so goroutines it leaves behind may still log
-	// after it returns: those lines are dropped instead of failing on a closed file.
-	logFile := &closableWriter{f: f}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w.cancel = cancel
-	go func() {
-		defer close(w.done)
-		defer logFile.Close()
-		w.err = app.Main(runCtx, w.Args, logFile, logFile)
-	}()
-	if err := w.waitReady(ctx); err != nil {
-		_ = w.Stop()
+	if w.InProcess, err = startInProcess(ctx, "webhook", args, opts.Dir+"/webhook.log"); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
 
-func (w *Webhook) waitReady(ctx context.Context) error {
+// startInProcess runs app.Main with args plus loopback health and metrics addresses, logging to
+// logPath, and waits for /readyz.
+func startInProcess(ctx context.Context, name string, args []string, logPath string) (*InProcess, error) {
+	health, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &InProcess{
+		Name:        name,
+		HealthAddr:  loopbackAddr(health),
+		MetricsAddr: loopbackAddr(metrics),
+		LogPath:     logPath,
+		done:        make(chan struct{}),
+	}
+	p.Args = append(append([]string{}, args...),
+		"--health-probe-bind-address="+p.HealthAddr,
+		"--metrics-bind-address="+p.MetricsAddr,
+	)
+	f, err := os.Create(p.LogPath)
+	if err != nil {
+		return nil, fmt.Errorf("creating the %s log: %w", name, err)
+	}
+	// app.Main installs its logger process-wide, so goroutines it leaves behind may still log
+	// after it returns: those lines are dropped instead of failing on a closed file. The last
+	// Main started gets every line of the process from then on.
+	logFile := &closableWriter{f: f}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	go func() {
+		defer close(p.done)
+		defer logFile.Close()
+		p.err = app.Main(runCtx, p.Args, logFile, logFile)
+	}()
+	if err := p.waitReady(ctx); err != nil {
+		_ = p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (w *InProcess) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
@@ -127,7 +155,7 @@ func (w *Webhook) waitReady(ctx context.Context) error {
 	for {
 		select {
 		case <-w.done:
-			return fmt.Errorf("the webhook exited during startup: %v; log: %s", w.err, fileTail(w.LogPath, 4096))
+			return fmt.Errorf("the %s exited during startup: %v; log: %s", w.Name, w.err, fileTail(w.LogPath, 4096))
 		default:
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.HealthAddr+"/readyz", nil)
@@ -146,7 +174,7 @@ func (w *Webhook) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the webhook did not become ready: %w; log: %s", ctx.Err(), fileTail(w.LogPath, 4096))
+			return fmt.Errorf("the %s did not become ready: %w; log: %s", w.Name, ctx.Err(), fileTail(w.LogPath, 4096))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -164,21 +192,21 @@ func listening(ctx context.Context, addr string) bool {
 }
 
 // Stop cancels app.Main's context and waits for it to return.
-func (w *Webhook) Stop() error {
+func (w *InProcess) Stop() error {
 	w.cancel()
 	select {
 	case <-w.done:
 	case <-time.After(webhookStopTimeout):
-		return fmt.Errorf("the webhook did not stop within %s", webhookStopTimeout)
+		return fmt.Errorf("the %s did not stop within %s", w.Name, webhookStopTimeout)
 	}
 	if w.err != nil && !errors.Is(w.err, context.Canceled) {
-		return fmt.Errorf("the webhook failed: %w", w.err)
+		return fmt.Errorf("the %s failed: %w", w.Name, w.err)
 	}
 	return nil
 }
 
 // Stopped reports whether app.Main has returned.
-func (w *Webhook) Stopped() bool {
+func (w *InProcess) Stopped() bool {
 	select {
 	case <-w.done:
 		return true

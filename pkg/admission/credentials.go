@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -25,6 +26,30 @@ type credentials struct {
 	// nothing can be concluded: a secret the webhook cannot see may hold the credential that
 	// works, or a wrong one the kubelet would fail with (no anonymous fallback once a key matches).
 	unreadable []string
+	// reads are the Secrets and the ServiceAccount read, as the reads found them.
+	reads []CredentialRead
+}
+
+// CredentialRead is one object a workload's credentials were read from, as the read found it.
+// The re-verifier polls these objects by name and checks the workload again when one differs
+// from what its last check read (a rotated, deleted or created pull secret; a ServiceAccount
+// whose imagePullSecrets changed).
+type CredentialRead struct {
+	// Kind is "Secret" or "ServiceAccount"; the namespace is the workload's.
+	Kind, Name string
+	// Found is false for a NotFound; Failed is true for a read that failed otherwise (nothing
+	// is known of the object).
+	Found, Failed   bool
+	UID             types.UID
+	ResourceVersion string
+}
+
+func credentialRead(kind, name string, obj client.Object, found bool, err error) CredentialRead {
+	r := CredentialRead{Kind: kind, Name: name, Found: found && err == nil, Failed: err != nil}
+	if r.Found {
+		r.UID, r.ResourceVersion = obj.GetUID(), obj.GetResourceVersion()
+	}
+	return r
 }
 
 // resolveCredentials emulates the kubelet (docs/pull-semantics.md §2.1): a Pod's spec.imagePullSecrets already
@@ -39,7 +64,8 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 	var creds credentials
 	names := pullSecretNames(w.spec)
 	if w.kind.template {
-		saNames, note, err := h.serviceAccountSecrets(ctx, namespace, w.serviceAccountName(), len(names) > 0)
+		saNames, note, read, err := h.serviceAccountSecrets(ctx, namespace, w.serviceAccountName(), len(names) > 0)
+		creds.reads = append(creds.reads, read)
 		switch {
 		case err != nil && len(names) == 0:
 			creds.unreadable = append(creds.unreadable, err.Error())
@@ -60,6 +86,9 @@ func (h *Handler) resolveCredentials(ctx context.Context, w *workload, namespace
 	secrets := make([]corev1.Secret, 0, len(names))
 	for i, name := range names {
 		r := reads[i]
+		if !r.invalid {
+			creds.reads = append(creds.reads, credentialRead("Secret", name, r.secret, r.found, r.err))
+		}
 		switch {
 		case r.invalid:
 			// No secret can have this name, and client-go refuses to ask for one with a '/':
@@ -121,14 +150,15 @@ func (h *Handler) readSecrets(ctx context.Context, namespace string, names []str
 // serviceAccountSecrets returns the names of the ServiceAccount's imagePullSecrets. When the
 // template has its own (templateHasSecrets), the ServiceAccount's are only worth a note: the
 // plugin will not copy them in, which surprises users who set both (docs/pull-semantics.md rule 18).
-func (h *Handler) serviceAccountSecrets(ctx context.Context, namespace, saName string, templateHasSecrets bool) ([]string, string, error) {
+func (h *Handler) serviceAccountSecrets(ctx context.Context, namespace, saName string, templateHasSecrets bool) ([]string, string, CredentialRead, error) {
 	obj, found, err := h.objects.get(ctx, "ServiceAccount", namespace, saName, func() client.Object { return &corev1.ServiceAccount{} })
+	read := credentialRead("ServiceAccount", saName, obj, found, err)
 	switch {
 	case err != nil:
 		logf.FromContext(ctx).Error(err, "reading ServiceAccount", "serviceAccount", saName)
-		return nil, "", fmt.Errorf("ServiceAccount %q could not be read (%s)", saName, errorReason(err))
+		return nil, "", read, fmt.Errorf("ServiceAccount %q could not be read (%s)", saName, errorReason(err))
 	case !found:
-		return nil, fmt.Sprintf("ServiceAccount %q not found in namespace %q; pods will be rejected until it exists", saName, namespace), nil
+		return nil, fmt.Sprintf("ServiceAccount %q not found in namespace %q; pods will be rejected until it exists", saName, namespace), read, nil
 	}
 	var names []string
 	for _, s := range obj.(*corev1.ServiceAccount).ImagePullSecrets {
@@ -138,11 +168,11 @@ func (h *Handler) serviceAccountSecrets(ctx context.Context, namespace, saName s
 	}
 	if templateHasSecrets {
 		if len(names) > 0 {
-			return nil, fmt.Sprintf("ServiceAccount %q pull secrets [%s] are ignored because the pod template sets imagePullSecrets", saName, strings.Join(names, ", ")), nil
+			return nil, fmt.Sprintf("ServiceAccount %q pull secrets [%s] are ignored because the pod template sets imagePullSecrets", saName, strings.Join(names, ", ")), read, nil
 		}
-		return nil, "", nil
+		return nil, "", read, nil
 	}
-	return names, "", nil
+	return names, "", read, nil
 }
 
 // UnknownObjectError is what an API reader returns for an object it cannot say exists or not,

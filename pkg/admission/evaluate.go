@@ -45,6 +45,9 @@ type Evaluation struct {
 	Notes []string
 	// Exempt counts the image fields skipped by ExemptImages.
 	Exempt int
+	// Credentials are the Secrets and ServiceAccount the credentials were read from, as read
+	// (none when no image needed credentials).
+	Credentials []CredentialRead
 }
 
 // evaluation is evaluate's answer, with the distinct images asked about for the metrics.
@@ -106,6 +109,7 @@ func (h *Handler) evaluate(ctx context.Context, w *workload, images []Image, nam
 	}
 	creds := h.resolveCredentials(ctx, w, namespace, trusted)
 	ev.Notes = append(ev.Notes, creds.notes...)
+	ev.Credentials = creds.reads
 	ev.distinct = distinctImages(toCheck)
 	if len(creds.unreadable) > 0 {
 		msg := UnreadableMessage(creds.unreadable)

@@ -23,6 +23,7 @@ func TestEvaluate(t *testing.T) {
 		wantSkipped string
 		wantResults []string // path outcome message
 		wantNotes   int
+		wantReads   []CredentialRead
 	}{
 		"every field checked, PullNever noted, exempt image skipped": {
 			namespace: namespace(testNS, nil),
@@ -30,7 +31,8 @@ func TestEvaluate(t *testing.T) {
 				`spec.template.spec.containers[0].image not_pullable tag "1.999" not found`,
 				`spec.template.spec.containers[1].image pullable `,
 			},
-			wantNotes: 2}, // PullNever, and the missing default ServiceAccount
+			wantNotes: 2, // PullNever, and the missing default ServiceAccount
+			wantReads: []CredentialRead{{Kind: "ServiceAccount", Name: "default"}}},
 		"mode off: not checked": {
 			namespace: namespace(testNS, map[string]string{ModeLabel: "off"}), wantSkipped: reasonOff},
 		"exempt namespace: not checked": {
@@ -58,6 +60,9 @@ func TestEvaluate(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.wantResults) {
 				t.Errorf("results %q, want %q", got, tc.wantResults)
+			}
+			if !slices.Equal(ev.Credentials, tc.wantReads) {
+				t.Errorf("credential reads %+v, want %+v", ev.Credentials, tc.wantReads)
 			}
 			if len(ev.Notes) != tc.wantNotes {
 				t.Errorf("notes %q, want %d", ev.Notes, tc.wantNotes)

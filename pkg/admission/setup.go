@@ -26,16 +26,29 @@ func Setup(mgr manager.Manager, cfg Config, checker Checker) error {
 	if err != nil {
 		return err
 	}
+	if err := RegisterInformers(mgr.GetCache(), InformerObjects()...); err != nil {
+		return err
+	}
+	mgr.GetWebhookServer().Register(Path, h.HTTPHandler())
+	return nil
+}
+
+// InformerObjects are the kinds the handler reads from its informer reader: Namespace metadata
+// (the mode label) and Nodes (their platforms and taints).
+func InformerObjects() []client.Object {
 	namespaces := &metav1.PartialObjectMetadata{}
 	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	for _, obj := range []client.Object{namespaces, &corev1.Node{}} {
-		// Registered now so that they start, and sync, with the manager rather than lazily on
-		// the first admission.
-		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
+	return []client.Object{namespaces, &corev1.Node{}}
+}
+
+// RegisterInformers registers c's informers for objs now, so that they start, and sync, with
+// the manager rather than lazily on the first read.
+func RegisterInformers(c cache.Cache, objs ...client.Object) error {
+	for _, obj := range objs {
+		if _, err := c.GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
 			return fmt.Errorf("registering the %T informer: %w", obj, err)
 		}
 	}
-	mgr.GetWebhookServer().Register(Path, h.HTTPHandler())
 	return nil
 }
 

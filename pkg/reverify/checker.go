@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/platforms"
 
@@ -28,6 +29,32 @@ type ScanChecker struct {
 type pending struct {
 	done    chan struct{}
 	verdict registry.Verdict
+	// at is when the verdict came (read only once done is closed).
+	at time.Time
+}
+
+type freshnessKey struct{}
+
+// withFreshness marks ctx as a check triggered by a change: a verdict of the current scan is
+// reused for it only if asked for within d (the scan's own checks reuse it for the whole scan).
+// A workload created with an image the scan asked about forty minutes ago gets a fresh answer;
+// a burst of workloads created at once still costs one request.
+func withFreshness(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, freshnessKey{}, d)
+}
+
+// stale reports whether p, done, is too old for ctx.
+func (c *ScanChecker) stale(ctx context.Context, p *pending) bool {
+	d, ok := ctx.Value(freshnessKey{}).(time.Duration)
+	if !ok {
+		return false
+	}
+	select {
+	case <-p.done:
+		return c.budget.clock.Now().Sub(p.at) > d
+	default:
+		return false // in flight: as fresh as can be
+	}
 }
 
 func newScanChecker(engine admission.Checker, budget *hostBudget, m *Metrics) *ScanChecker {
@@ -75,6 +102,9 @@ func (c *ScanChecker) Check(ctx context.Context, req registry.Request) registry.
 	key := dedupKey(ref, req)
 	c.mu.Lock()
 	p, ok := c.seen[key]
+	if ok && c.stale(ctx, p) {
+		ok = false
+	}
 	if !ok {
 		p = &pending{done: make(chan struct{})}
 		c.seen[key] = p
@@ -91,10 +121,13 @@ func (c *ScanChecker) Check(ctx context.Context, req registry.Request) registry.
 		}
 	}
 	p.verdict = c.ask(ctx, ref.Domain, req)
+	p.at = c.budget.clock.Now()
 	if p.verdict.Class == registry.ClassTimeout {
 		// A timeout is this caller's deadline, not the image's answer: the next asks again.
 		c.mu.Lock()
-		delete(c.seen, key)
+		if c.seen[key] == p {
+			delete(c.seen, key)
+		}
 		c.mu.Unlock()
 	}
 	close(p.done)

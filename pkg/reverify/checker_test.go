@@ -3,6 +3,7 @@ package reverify
 import (
 	"context"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -70,5 +71,41 @@ func TestScanCheckerBacksOffARateLimitedHostOnly(t *testing.T) {
 	c.Check(context.Background(), registry.Request{Image: "slow.example.com/b:1"})
 	if clock.total() != minBackoff {
 		t.Errorf("the rate-limited host waited %s, want %s", clock.total(), minBackoff)
+	}
+}
+
+func TestTriggeredChecksReuseOnlyFreshVerdicts(t *testing.T) {
+	req := registry.Request{Image: "reg.example.com/a:1"}
+	tests := map[string]struct {
+		age       time.Duration
+		triggered bool
+		wantCalls int
+	}{
+		"the scan reuses its verdict for the whole scan": {age: 50 * time.Minute, wantCalls: 1},
+		"a trigger reuses a fresh verdict":               {age: 30 * time.Second, triggered: true, wantCalls: 1},
+		"a trigger asks again after the freshness":       {age: 2 * time.Minute, triggered: true, wantCalls: 2},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			engine := &countingEngine{}
+			clock := newFakeClock()
+			m, _ := NewMetrics(nil)
+			c := newScanChecker(engine, newHostBudget(clock, Rate{QPS: 5, Burst: 10}, nil), m)
+			c.Check(context.Background(), req)
+			_ = clock.Sleep(context.Background(), tc.age)
+			ctx := context.Background()
+			if tc.triggered {
+				ctx = withFreshness(ctx, time.Minute)
+			}
+			c.Check(ctx, req)
+			if got := engine.total(); got != tc.wantCalls {
+				t.Errorf("%d engine calls, want %d", got, tc.wantCalls)
+			}
+			// Whatever was asked last serves the scan from then on.
+			c.Check(context.Background(), req)
+			if got := engine.total(); got != tc.wantCalls {
+				t.Errorf("the scan's next check asked again: %d calls", got)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package reverify
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pullguard/pullguard/internal/promregister"
 	"github.com/pullguard/pullguard/pkg/registry"
 )
 
@@ -29,12 +30,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pullguard_reverify_last_successful_scan_timestamp_seconds",
 			Help: "Unix time the last full scan ended without error."}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.workloads, m.images, m.requests, m.scanDuration, m.lastScan} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if reg == nil {
+		return m, nil
+	}
+	// A second scanner in the same process (tests, `make demo`) counts into the first one's
+	// series instead of failing on a duplicate registration.
+	var err error
+	if m.workloads, err = promregister.Register(reg, m.workloads); err != nil {
+		return nil, err
+	}
+	if m.images, err = promregister.Register(reg, m.images); err != nil {
+		return nil, err
+	}
+	if m.requests, err = promregister.Register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.scanDuration, err = promregister.Register(reg, m.scanDuration); err != nil {
+		return nil, err
+	}
+	if m.lastScan, err = promregister.Register(reg, m.lastScan); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

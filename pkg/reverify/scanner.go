@@ -32,6 +32,11 @@ type Scanner struct {
 	metrics   *Metrics
 	clock     Clock
 
+	// creds is what each checked workload's last check read its credentials from (secretwatch.go).
+	creds *credentialIndex
+	// rescans are the workloads queued by a node platform change (nodeplatforms.go).
+	rescans rescanSet
+
 	mu    sync.Mutex
 	state map[workloadKey]openreports.Result
 }
@@ -67,7 +72,7 @@ func NewScanner(cfg Config, handler *admission.Handler, checker *ScanChecker, wo
 		clock = realClock{}
 	}
 	return &Scanner{cfg: cfg, evaluate: handler.Evaluate, checker: checker, workloads: workloads, reports: reports,
-		recorder: recorder, metrics: m, clock: clock, state: map[workloadKey]openreports.Result{}}, nil
+		recorder: recorder, metrics: m, clock: clock, creds: newCredentialIndex(), state: map[workloadKey]openreports.Result{}}, nil
 }
 
 // Check evaluates one workload of kind gvk and brings its Report up to date, recording an Event
@@ -90,6 +95,7 @@ func (s *Scanner) Check(ctx context.Context, gvk schema.GroupVersionKind, obj cl
 		s.forget(key)
 		return nil
 	}
+	s.creds.record(key, obj.GetNamespace(), ev.Credentials)
 	next := BuildReport(gvk, obj, ev)
 	for _, r := range next.Results {
 		s.metrics.images.WithLabelValues(string(r.Result)).Inc()
@@ -130,8 +136,10 @@ func (s *Scanner) record(key workloadKey, r openreports.Result) {
 	s.metrics.workloads.WithLabelValues(string(r), key.kind).Inc()
 }
 
-// forget drops a workload that is no longer checked (deleted, owned, off) from the gauge.
+// forget drops a workload that is no longer checked (deleted, owned, off) from the gauge and
+// from the credentials polled.
 func (s *Scanner) forget(key workloadKey) {
+	s.creds.forget(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.state[key]; ok {

@@ -31,6 +31,12 @@ type scanEnv struct {
 
 func newScanEnv(t *testing.T, verdicts map[string]registry.Verdict, objs ...client.Object) *scanEnv {
 	t.Helper()
+	return newScanEnvWith(t, &countingEngine{verdicts: verdicts}, admission.DefaultConfig(), objs...)
+}
+
+// newScanEnvWith is newScanEnv with another engine and admission settings.
+func newScanEnvWith(t *testing.T, engine admission.Checker, acfg admission.Config, objs ...client.Object) *scanEnv {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -39,7 +45,6 @@ func newScanEnv(t *testing.T, verdicts map[string]registry.Verdict, objs ...clie
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
-	engine := &countingEngine{verdicts: verdicts}
 	clock := newFakeClock()
 	m, err := NewMetrics(nil)
 	if err != nil {
@@ -50,7 +55,7 @@ func newScanEnv(t *testing.T, verdicts map[string]registry.Verdict, objs ...clie
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := admission.NewHandler(admission.DefaultConfig(), checker, c, c, nil)
+	h, err := admission.NewHandler(acfg, checker, c, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +64,8 @@ func newScanEnv(t *testing.T, verdicts map[string]registry.Verdict, objs ...clie
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scanEnv{s: s, c: c, engine: engine, recorder: rec, clock: clock}
+	counting, _ := engine.(*countingEngine)
+	return &scanEnv{s: s, c: c, engine: counting, recorder: rec, clock: clock}
 }
 
 func (e *scanEnv) events() []string {

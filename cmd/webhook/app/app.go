@@ -42,13 +42,17 @@ var version = "dev"
 // 1 s probe timeout.
 const cacheSyncProbeTimeout = 500 * time.Millisecond
 
-// Main runs the webhook with command-line args until ctx is cancelled. Output for --help and
+// Main runs the webhook with command-line args until ctx is cancelled; with "reverify" as the
+// first argument, the re-verifier (RunReverify) instead. Output for --help and
 // --version goes to stdout, logs to stderr. It returns every error instead of logging it, so the
 // caller logs it once; --help and --version return nil.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Until the options are known, log at info level as JSON, so even a flag error is logged
 	// in the format a log pipeline expects.
 	setLogOutput(stderr, zapcore.InfoLevel, "json")
+	if len(args) > 0 && args[0] == ReverifyCommand {
+		return mainReverify(ctx, args[1:], stdout, stderr)
+	}
 
 	opts, err := parseArgs(args)
 	switch {
@@ -56,8 +60,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := io.WriteString(stdout, usage())
 		return err
 	case errors.Is(err, errVersion):
-		_, err := fmt.Fprintf(stdout, "pullguard webhook %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return err
+		return printVersion(stdout)
 	case err != nil:
 		return err
 	}
@@ -78,28 +81,17 @@ func Run(ctx context.Context, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	restCfg, err := restConfig(opts.Kubeconfig, os.Getenv("KUBECONFIG"))
+	restCfg, err := kubeRESTConfig(opts)
 	if err != nil {
-		return fmt.Errorf("loading the Kubernetes client configuration: %w", err)
+		return err
 	}
-	restCfg.QPS = opts.KubeAPIQPS
-	restCfg.Burst = opts.KubeAPIBurst
-	restCfg.UserAgent = userAgent()
-
-	regOpts := opts.Registry
-	// controller-runtime's registry is the one its metrics server serves. registry.New and
-	// admission.Setup reuse collectors already registered there, so Main may run again in the
-	// same process (tests, `make demo`) without a duplicate-registration panic.
-	regOpts.Registerer = ctrlmetrics.Registry
-	regOpts.UserAgent = userAgent()
-	checker, err := registry.New(regOpts)
+	checker, err := newEngine(opts)
 	if err != nil {
-		return fmt.Errorf("creating the registry checker: %w", err)
+		return err
 	}
-
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return fmt.Errorf("building the scheme: %w", err)
+	scheme, err := newScheme()
+	if err != nil {
+		return err
 	}
 	var certs *selfManagedCerts
 	if opts.Certificates.Enabled {
@@ -135,6 +127,46 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// kubeRESTConfig is the API client configuration of every program of this binary, with the
+// client-side rate limit raised from client-go's 5 QPS (burst 10): at that default, the Secret and
+// ServiceAccount GETs of an admission burst, or of a scan, wait seconds on the client itself.
+func kubeRESTConfig(opts Options) (*rest.Config, error) {
+	restCfg, err := restConfig(opts.Kubeconfig, os.Getenv("KUBECONFIG"))
+	if err != nil {
+		return nil, fmt.Errorf("loading the Kubernetes client configuration: %w", err)
+	}
+	restCfg.QPS = opts.KubeAPIQPS
+	restCfg.Burst = opts.KubeAPIBurst
+	restCfg.UserAgent = userAgent()
+	return restCfg, nil
+}
+
+// newEngine builds the registry engine from opts, its metrics on controller-runtime's registry
+// (the one its metrics server serves). registry.New reuses collectors already registered there,
+// so Main may run again in the same process (tests, `make demo`) without a duplicate-registration
+// panic.
+func newEngine(opts Options) (*registry.Checker, error) {
+	regOpts := opts.Registry
+	regOpts.Registerer = ctrlmetrics.Registry
+	regOpts.UserAgent = userAgent()
+	checker, err := registry.New(regOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the registry checker: %w", err)
+	}
+	return checker, nil
+}
+
+// newScheme is client-go's scheme plus the API groups of add.
+func newScheme(add ...func(*k8sruntime.Scheme) error) (*k8sruntime.Scheme, error) {
+	scheme := k8sruntime.NewScheme()
+	for _, f := range append([]func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme}, add...) {
+		if err := f(scheme); err != nil {
+			return nil, fmt.Errorf("building the scheme: %w", err)
+		}
+	}
+	return scheme, nil
 }
 
 // managerOptions maps opts onto the manager: no leader election (every replica serves
@@ -287,6 +319,11 @@ func restConfig(kubeconfig, kubeconfigEnv string) (*rest.Config, error) {
 		return rest.InClusterConfig()
 	}
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+}
+
+func printVersion(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "pullguard webhook %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
 }
 
 func userAgent() string { return "pullguard/" + version }

@@ -331,35 +331,44 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 // parseArgs builds the Options from args and the --config file they name, and validates them.
 // It returns pflag.ErrHelp for --help and errVersion for --version.
 func parseArgs(args []string) (Options, error) {
-	o := DefaultOptions()
-	fs := newFlagSet(&o)
+	return parseCommand(args, DefaultOptions, newFlagSet, fileFlagSet, func(o *Options) string { return o.ConfigFile }, Options.Validate)
+}
+
+// parseCommand is the one way a command of this binary reads its settings: args parsed over
+// defaults, then, when they name a --config file, the file applied (through fileFlags) over fresh
+// defaults and args parsed again on top; last validate. It returns pflag.ErrHelp for --help and
+// errVersion for --version.
+func parseCommand[T any](args []string, defaults func() T, flags, fileFlags func(*T) *pflag.FlagSet,
+	configFile func(*T) string, validate func(T) error) (T, error) {
+	var none T
+	o := defaults()
+	fs := flags(&o)
 	if err := fs.Parse(args); err != nil {
-		return Options{}, err
+		return none, err
 	}
 	if help, _ := fs.GetBool("help"); help {
-		return Options{}, pflag.ErrHelp
+		return none, pflag.ErrHelp
 	}
 	if version, _ := fs.GetBool("version"); version {
-		return Options{}, errVersion
+		return none, errVersion
 	}
 	if fs.NArg() > 0 {
-		return Options{}, fmt.Errorf("unexpected arguments %q: every setting is a --flag", fs.Args())
+		return none, fmt.Errorf("unexpected arguments %q: every setting is a --flag", fs.Args())
 	}
-	if o.ConfigFile != "" {
+	if file := configFile(&o); file != "" {
 		// Start again from the defaults with the file applied, then parse the command line on
 		// top: only flags actually given change a value, so they win over the file, and list
 		// flags replace the file's list rather than appending to it.
-		file := o.ConfigFile
-		o = DefaultOptions()
-		if err := loadConfigFile(file, &o); err != nil {
-			return Options{}, fmt.Errorf("--config: %w", err)
+		o = defaults()
+		if err := config.LoadFile(file, configKind, fileFlags(&o)); err != nil {
+			return none, fmt.Errorf("--config: %w", err)
 		}
-		if err := newFlagSet(&o).Parse(args); err != nil {
-			return Options{}, err
+		if err := flags(&o).Parse(args); err != nil {
+			return none, err
 		}
 	}
-	if err := o.Validate(); err != nil {
-		return Options{}, err
+	if err := validate(o); err != nil {
+		return none, err
 	}
 	return o, nil
 }
@@ -368,5 +377,5 @@ func parseArgs(args []string) (Options, error) {
 func usage() string {
 	o := DefaultOptions()
 	return "pullguard webhook: a validating admission webhook that predicts whether the kubelet can pull each image.\n\n" +
-		"Usage:\n  webhook [flags]\n\nFlags:\n" + newFlagSet(&o).FlagUsages()
+		"Usage:\n  webhook [flags]\n  webhook reverify [flags]   (the re-verifier; webhook reverify --help)\n\nFlags:\n" + newFlagSet(&o).FlagUsages()
 }
