@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,5 +133,24 @@ func TestGCPIdentityFailed(t *testing.T) {
 				t.Errorf("%d non-loopback dials", refused.Load())
 			}
 		})
+	}
+}
+
+// TestGCPMetadataGuarded: a test that forgets the fake still reaches only the closed loopback
+// port TestMain set (testcloud.GuardMetadata), never the real metadata server.
+func TestGCPMetadataGuarded(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	t.Setenv("CLOUDSDK_CONFIG", dir)
+	t.Setenv("HOME", dir)
+	var refused atomic.Int32
+	s := NewSources(nil, NewGCP(testcloud.LoopbackHTTPClient(&refused, nil), nil))
+	_, _, _, err := s.Lookup(context.Background(), "gcr.io")
+	var ie *IdentityError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "127.0.0.1:9") {
+		t.Errorf("Lookup = %v, want an IdentityError from the guarded metadata address", err)
+	}
+	if refused.Load() != 0 {
+		t.Errorf("%d non-loopback dials", refused.Load())
 	}
 }
