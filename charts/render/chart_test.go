@@ -49,6 +49,7 @@ type install struct {
 	caBundle      bool // clientConfig.caBundle is set (provided mode)
 	secret        string
 	config        bool // a --config file is rendered and mounted
+	cloud         installcheck.CloudIdentities
 	// reverifier is what the re-verifier's objects must be; nil: none is rendered.
 	reverifier *installcheck.Reverifier
 }
@@ -128,6 +129,24 @@ var installs = map[string]install{
 		selfManaged: true, secret: "pullguard-webhook-tls", config: true,
 		reverifier: &installcheck.Reverifier{Name: "pullguard-reverify", Replicas: 2, MinAvailable: 1, ScanInterval: "1h", SecureMetrics: true},
 	},
+	"cloud identities": {
+		values: map[string]any{
+			"registry": map[string]any{"cloud": map[string]any{
+				"ecr": map[string]any{"enabled": true, "regions": []any{"us-east-1"}},
+				"gcp": map[string]any{"enabled": true},
+				"acr": map[string]any{"enabled": true},
+			}},
+			"serviceAccount": map[string]any{"annotations": map[string]any{
+				"eks.amazonaws.com/role-arn":        "arn:aws:iam::123456789012:role/pullguard",
+				"iam.gke.io/gcp-service-account":    "pullguard@proj.iam.gserviceaccount.com",
+				"azure.workload.identity/client-id": "22222222-2222-2222-2222-222222222222",
+			}},
+			"reverifier": map[string]any{"enabled": true},
+		},
+		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
+		selfManaged: true, secret: "pullguard-webhook-tls", config: true, cloud: installcheck.CloudIdentities{ECR: true, GCP: true, ACR: true},
+		reverifier: &installcheck.Reverifier{Name: "pullguard-reverify", Replicas: 2, MinAvailable: 1, ScanInterval: "1h", SecureMetrics: true},
+	},
 	"audit, image by digest, extra metadata, monitoring": {
 		release: "pullguard", namespace: "pullguard",
 		apiVersions: []string{render.CertManagerAPI},
@@ -178,7 +197,7 @@ func (in install) check() installcheck.Install {
 		Namespace: in.ns(), Name: in.name(), WebhookConfiguration: in.prefix, MetricsReader: in.prefix + "-metrics-reader",
 		Image: image, Secret: in.secret,
 		Replicas: in.replicas, MinAvailable: in.minAvailable, FailurePolicy: in.failurePolicy, Mode: in.mode,
-		CertManager: in.certManager, SelfManaged: in.selfManaged,
+		CertManager: in.certManager, SelfManaged: in.selfManaged, Cloud: in.cloud,
 	}
 	if in.caBundle {
 		out.CABundle = testCA
@@ -347,26 +366,16 @@ func checkConfigFile(t *testing.T, cm *corev1.ConfigMap, in install) string {
 	if err := json.Unmarshal(js, &got); err != nil {
 		t.Fatalf("config.yaml: %v", err)
 	}
-	want := map[string]any{
-		"apiVersion": "config.pullguard.io/v1alpha1",
-		"kind":       "WebhookConfiguration",
-		"registry": map[string]any{
-			"allowPrivateRegistries":   []any{"registry.internal.example", "10.20.0.0/16"},
-			"insecureRegistries":       []any{"harbor.local"},
-			"caFile":                   "/etc/pullguard/registry-ca.crt",
-			"nodeCredentialRegistries": []any{},
-			"mirrors": map[string]any{"docker.io": []any{
-				map[string]any{"host": "mirror.internal.example"},
-				map[string]any{"host": "cache.internal.example:5000", "pullOnly": true},
-			}},
-			"proxy": "http://proxy.internal.example:3128",
-			"cache": map[string]any{"positiveTTL": "10m"},
-		},
-		"admission": map[string]any{"denyUnverifiable": true, "exemptImages": []any{"registry.k8s.io/*"}},
-		"logging":   map[string]any{"level": "debug"},
+	cloud := in.cloud != (installcheck.CloudIdentities{})
+	want := wantConfig
+	if cloud {
+		want = wantCloudConfig
 	}
 	if !jsonEqual(got, want) {
 		t.Errorf("config.yaml\n%s\nwant the equivalent of %v", data, want)
+	}
+	if cloud {
+		return writeConfig(t, data)
 	}
 	// The CA bundle is mounted next to the file, where caFile points.
 	if cm.Data["registry-ca.crt"] != testCA {
@@ -382,11 +391,48 @@ func checkConfigFile(t *testing.T, cm *corev1.ConfigMap, in install) string {
 	if err := os.WriteFile(caFile, ca.CACert, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(file, []byte(strings.ReplaceAll(data, "/etc/pullguard/registry-ca.crt", caFile)), 0o600); err != nil {
+	return writeConfig(t, strings.ReplaceAll(data, "/etc/pullguard/registry-ca.crt", caFile))
+}
+
+// writeConfig writes a config file for Main.
+func writeConfig(t *testing.T, data string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return file
+}
+
+// wantCloudConfig is the config file of the "cloud identities" install.
+var wantCloudConfig = map[string]any{
+	"apiVersion": "config.pullguard.io/v1alpha1",
+	"kind":       "WebhookConfiguration",
+	"registry": map[string]any{"cloud": map[string]any{
+		"ecr": map[string]any{"enabled": true, "regions": []any{"us-east-1"}},
+		"gcp": map[string]any{"enabled": true},
+		"acr": map[string]any{"enabled": true},
+	}},
+}
+
+// wantConfig is the config file of the "registry settings" install.
+var wantConfig = map[string]any{
+	"apiVersion": "config.pullguard.io/v1alpha1",
+	"kind":       "WebhookConfiguration",
+	"registry": map[string]any{
+		"allowPrivateRegistries":   []any{"registry.internal.example", "10.20.0.0/16"},
+		"insecureRegistries":       []any{"harbor.local"},
+		"caFile":                   "/etc/pullguard/registry-ca.crt",
+		"nodeCredentialRegistries": []any{},
+		"mirrors": map[string]any{"docker.io": []any{
+			map[string]any{"host": "mirror.internal.example"},
+			map[string]any{"host": "cache.internal.example:5000", "pullOnly": true},
+		}},
+		"proxy": "http://proxy.internal.example:3128",
+		"cache": map[string]any{"positiveTTL": "10m"},
+	},
+	"admission": map[string]any{"denyUnverifiable": true, "exemptImages": []any{"registry.k8s.io/*"}},
+	"logging":   map[string]any{"level": "debug"},
 }
 
 func metaOf(obj any) (metav1.Object, error) {

@@ -41,7 +41,13 @@ type Install struct {
 	CABundle string
 	// IngressFrom are the only sources allowed to the webhook port; nil means anyone.
 	IngressFrom []networkingv1.NetworkPolicyPeer
+	// Cloud is which of the webhook's own cloud identities (registry.cloud) are enabled.
+	Cloud CloudIdentities
 }
+
+// CloudIdentities are the cloud identities an install enables: each opens the node-local
+// credential endpoint its SDK asks, and ACR labels the pods for AKS's workload identity webhook.
+type CloudIdentities struct{ ECR, GCP, ACR bool }
 
 // Run runs every check on the rendering, each as a subtest named after what it checks.
 func Run(t *testing.T, o Objects, in Install) {
@@ -70,6 +76,7 @@ func Run(t *testing.T, o Objects, in Install) {
 		"network policy/selects the webhook pods":      checkPolicySelector,
 		"network policy/ingress":                       checkIngress,
 		"network policy/egress":                        checkEgress,
+		"deployment/cloud identity pod label":          checkCloudPodLabel,
 	} {
 		t.Run(name, func(t *testing.T) { check(t, o, in) })
 	}

@@ -1,6 +1,7 @@
 package installcheck
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -13,12 +14,7 @@ import (
 
 // egress is what the webhook may and may not reach: DNS, registries on their usual ports and the
 // API server, but no private registry (allowed per install), no metadata service, no other port.
-var egress = map[string]struct {
-	ip    string
-	port  int32
-	proto corev1.Protocol
-	want  bool
-}{
+var egress = map[string]egressCase{
 	"cluster DNS":                     {"10.96.0.10", 53, corev1.ProtocolUDP, true},
 	"cluster DNS over TCP":            {"10.96.0.10", 53, corev1.ProtocolTCP, true},
 	"NodeLocal DNSCache":              {"169.254.20.10", 53, corev1.ProtocolUDP, true},
@@ -39,6 +35,21 @@ var egress = map[string]struct {
 	"public host on plain HTTP":       {"203.0.113.10", 80, corev1.ProtocolTCP, false},
 	"private host on 6443 over IPv6":  {"fd12::1", 6443, corev1.ProtocolTCP, true},
 	"metadata on the API server port": {"169.254.169.254", 6443, corev1.ProtocolTCP, false},
+}
+
+type egressCase struct {
+	ip    string
+	port  int32
+	proto corev1.Protocol
+	want  bool
+}
+
+// checkCloudPodLabel: with ACR's workload identity the pods carry azure.workload.identity/use,
+// without which AKS's webhook injects neither the token file nor AZURE_*; without it they do not.
+func checkCloudPodLabel(t *testing.T, o Objects, in Install) {
+	if got := Deployment(t, o, in).Spec.Template.Labels["azure.workload.identity/use"] == "true"; got != in.Cloud.ACR {
+		t.Errorf("pod label azure.workload.identity/use=true = %v, want %v", got, in.Cloud.ACR)
+	}
 }
 
 // NetworkPolicy returns the policy of the webhook's pods.
@@ -89,9 +100,31 @@ func checkIngress(t *testing.T, o Objects, in Install) {
 	}
 }
 
+// cloudEgress is what an enabled cloud identity opens on top of egress: the node-local
+// endpoint its SDK gets the webhook's credentials from, and nothing else of the metadata range.
+func cloudEgress(c CloudIdentities) map[string]egressCase {
+	return map[string]egressCase{
+		"cloud metadata":                {"169.254.169.254", 80, corev1.ProtocolTCP, c.GCP},
+		"GKE metadata server":           {"169.254.169.252", 988, corev1.ProtocolTCP, c.GCP},
+		"EKS Pod Identity agent":        {"169.254.170.23", 80, corev1.ProtocolTCP, c.ECR},
+		"EKS Pod Identity agent (IPv6)": {"fd00:ec2::23", 80, corev1.ProtocolTCP, c.ECR},
+		"EKS Pod Identity agent on 443": {"169.254.170.23", 443, corev1.ProtocolTCP, false},
+		"GKE metadata server on 80":     {"169.254.169.252", 80, corev1.ProtocolTCP, false},
+		"AWS metadata over IPv6 on 80":  {"fd00:ec2::254", 80, corev1.ProtocolTCP, false},
+		"ECS credentials on 80":         {"169.254.170.2", 80, corev1.ProtocolTCP, false},
+	}
+}
+
+// egressCases is egress with what in's cloud identities open.
+func egressCases(in Install) map[string]egressCase {
+	cases := maps.Clone(egress)
+	maps.Copy(cases, cloudEgress(in.Cloud))
+	return cases
+}
+
 func checkEgress(t *testing.T, o Objects, in Install) {
 	np := NetworkPolicy(t, o, in)
-	for what, tc := range egress {
+	for what, tc := range egressCases(in) {
 		ip := netip.MustParseAddr(tc.ip)
 		if got := egressAllows(t, np, ip, tc.port, tc.proto); got != tc.want {
 			t.Errorf("%s: %s %s allowed = %v, want %v", what, tc.proto, netip.AddrPortFrom(ip, uint16(tc.port)), got, tc.want)

@@ -63,6 +63,7 @@ func RunReverifier(t *testing.T, o Objects, in Install, rv Reverifier) {
 		"reverifier/pod disruption budget":                  checkReverifierPDB,
 		"reverifier/network policy/ingress is metrics only": checkReverifierIngress,
 		"reverifier/network policy/egress is the webhook's": checkReverifierEgress,
+		"reverifier/cloud identity pod label":               checkReverifierCloudPodLabel,
 	} {
 		t.Run(name, func(t *testing.T) { check(t, o, in, rv) })
 	}
@@ -240,11 +241,19 @@ func checkReverifierIngress(t *testing.T, o Objects, in Install, rv Reverifier) 
 // of allowed and refused destinations holds for it too.
 func checkReverifierEgress(t *testing.T, o Objects, in Install, rv Reverifier) {
 	np := reverifierPolicy(t, o, in, rv)
-	for what, tc := range egress {
+	for what, tc := range egressCases(in) {
 		ip := netip.MustParseAddr(tc.ip)
 		if got := egressAllows(t, np, ip, tc.port, tc.proto); got != tc.want {
 			t.Errorf("%s: %s %s allowed = %v, want %v", what, tc.proto, netip.AddrPortFrom(ip, uint16(tc.port)), got, tc.want)
 		}
+	}
+}
+
+// checkReverifierCloudPodLabel: the re-verifier checks with the webhook's config, so its pods
+// need the same workload identity label.
+func checkReverifierCloudPodLabel(t *testing.T, o Objects, in Install, rv Reverifier) {
+	if got := reverifierDeployment(t, o, in, rv).Spec.Template.Labels["azure.workload.identity/use"] == "true"; got != in.Cloud.ACR {
+		t.Errorf("pod label azure.workload.identity/use=true = %v, want %v", got, in.Cloud.ACR)
 	}
 }
 

@@ -4,11 +4,8 @@
 package testcloud
 
 import (
-	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -110,19 +107,8 @@ func (f *AWS) serve(w http.ResponseWriter, r *http.Request) {
 // address: were an endpoint override ignored, the call fails here instead of leaving the
 // machine. refused counts the refusals.
 func LoopbackClient(refused *atomic.Int32) *awshttp.BuildableClient {
-	d := &net.Dialer{Timeout: 2 * time.Second}
 	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.Proxy = nil
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				refused.Add(1)
-				return nil, errors.New("test dialer: " + addr + " is not loopback")
-			}
-			return d.DialContext(ctx, network, addr)
-		}
+		tr.DialContext = loopbackDial(refused)
 	})
 }

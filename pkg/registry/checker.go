@@ -88,7 +88,7 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 		nodeCredentialRegistries: keyring.ParsePatterns(opts.NodeCredentialRegistries),
 		singlePlatformCheckSkip:  keyring.ParsePatterns(opts.SinglePlatformCheckSkip),
 		insecureRegistries:       insecure,
-		cloud:                    opts.Cloud.NewSources(),
+		cloud:                    opts.Cloud.NewSources(rt),
 	}, nil
 }
 

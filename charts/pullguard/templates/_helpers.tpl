@@ -142,6 +142,13 @@ nothing when no value sets a field: then the webhook runs on its defaults and no
 {{- if not (kindIs "invalid" $r.nodeCredentialRegistries) }}{{ $_ := set $reg "nodeCredentialRegistries" $r.nodeCredentialRegistries }}{{ end -}}
 {{- with $r.mirrors }}{{ $_ := set $reg "mirrors" . }}{{ end -}}
 {{- with $r.proxy }}{{ $_ := set $reg "proxy" . }}{{ end -}}
+{{- $cloud := dict -}}
+{{- with $r.cloud -}}
+{{- if and .ecr .ecr.enabled }}{{ $ecr := dict "enabled" true }}{{ with .ecr.regions }}{{ $_ := set $ecr "regions" . }}{{ end }}{{ $_ := set $cloud "ecr" $ecr }}{{ end -}}
+{{- if and .gcp .gcp.enabled }}{{ $_ := set $cloud "gcp" (dict "enabled" true) }}{{ end -}}
+{{- if and .acr .acr.enabled }}{{ $_ := set $cloud "acr" (dict "enabled" true) }}{{ end -}}
+{{- end -}}
+{{- if $cloud }}{{ $_ := set $reg "cloud" $cloud }}{{ end -}}
 {{- $adm := dict -}}
 {{- $a := .Values.admission -}}
 {{- if $a.denyUnverifiable }}{{ $_ := set $adm "denyUnverifiable" true }}{{ end -}}
@@ -239,7 +246,45 @@ and the registries users name, with the same engine.
           protocol: TCP
         {{- end }}
     {{- end }}
+    {{- $cloud := .Values.registry.cloud | default dict }}
+    {{- if and $cloud.ecr $cloud.ecr.enabled }}
+    # registry.cloud.ecr: the EKS Pod Identity agent on each node (IRSA needs only STS on 443).
+    - to:
+        - ipBlock:
+            cidr: 169.254.170.23/32
+        - ipBlock:
+            cidr: fd00:ec2::23/128
+      ports:
+        - port: 80
+          protocol: TCP
+    {{- end }}
+    {{- if and $cloud.gcp $cloud.gcp.enabled }}
+    # registry.cloud.gcp: the GKE metadata server of Workload Identity (169.254.169.254:80 on
+    # Dataplane V2, 169.254.169.252:988 otherwise).
+    - to:
+        - ipBlock:
+            cidr: 169.254.169.254/32
+      ports:
+        - port: 80
+          protocol: TCP
+    - to:
+        - ipBlock:
+            cidr: 169.254.169.252/32
+      ports:
+        - port: 988
+          protocol: TCP
+    {{- end }}
     {{- with $np.egress.extraRules }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end -}}
+
+{{/* Pod labels the cloud identities need: AKS's workload identity webhook mutates only pods
+labelled azure.workload.identity/use=true (registry.cloud.acr). Called with the root and the
+pod's own labels, which win. */}}
+{{- define "pullguard.cloudPodLabels" -}}
+{{- $cloud := .root.Values.registry.cloud | default dict -}}
+{{- if and $cloud.acr $cloud.acr.enabled (not (hasKey (.labels | default dict) "azure.workload.identity/use")) -}}
+azure.workload.identity/use: "true"
+{{- end -}}
 {{- end -}}

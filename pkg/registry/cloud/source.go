@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,7 +40,20 @@ type IdentityError struct {
 }
 
 func (e *IdentityError) Error() string {
-	return fmt.Sprintf("%s: the webhook's identity got no registry token: %v", e.Provider, e.Err)
+	return fmt.Sprintf("%s: the webhook's identity got no registry token: %s", e.Provider, oneLine(e.Err.Error()))
+}
+
+// oneLine folds an SDK's multi-line error report (azcore's ResponseError frames the response
+// in rules of dashes) into one line: a verdict's message is one line.
+func oneLine(s string) string {
+	words := strings.Fields(s)
+	kept := words[:0]
+	for _, w := range words {
+		if strings.Trim(w, "-") != "" {
+			kept = append(kept, w)
+		}
+	}
+	return strings.Join(kept, " ")
 }
 
 func (e *IdentityError) Unwrap() error { return e.Err }
