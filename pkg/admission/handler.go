@@ -114,8 +114,11 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		resp.UID = req.UID
 		elapsed := time.Since(start)
 		h.metrics.observe(rec, elapsed)
-		logf.FromContext(ctx).V(1).Info("admission decision", "decision", rec.decision, "mode", rec.mode,
-			"reason", rec.reason, "images", rec.images, "dryRun", ptrTrue(req.DryRun), "durationMs", elapsed.Milliseconds())
+		// The arguments are boxed even when the level is off: ask first.
+		if log := logf.FromContext(ctx).V(1); log.Enabled() {
+			log.Info("admission decision", "decision", rec.decision, "mode", rec.mode,
+				"reason", rec.reason, "images", rec.images, "dryRun", ptrTrue(req.DryRun), "durationMs", elapsed.Milliseconds())
+		}
 	}()
 	return h.admit(ctx, req, rec)
 }
