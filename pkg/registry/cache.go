@@ -69,12 +69,7 @@ func (p *probe) cacheKey() string {
 
 func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	key := p.cacheKey()
-	if v, ok := c.fresh(key); ok {
-		result := cacheHit
-		if v.Outcome == NotPullable {
-			result = cacheNegativeHit
-		}
-		c.metrics.cache.WithLabelValues(result).Inc()
+	if v, ok := c.hit(key); ok {
 		return v
 	}
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
@@ -112,6 +107,20 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 			return TimeoutVerdict(p.ref.Original, 0)
 		}
 	}
+}
+
+// hit is the fresh cached verdict for key, counted as a hit.
+func (c *Checker) hit(key string) (Verdict, bool) {
+	v, ok := c.fresh(key)
+	if !ok {
+		return Verdict{}, false
+	}
+	result := cacheHit
+	if v.Outcome == NotPullable {
+		result = cacheNegativeHit
+	}
+	c.metrics.cache.WithLabelValues(result).Inc()
+	return v, true
 }
 
 // fresh returns the cached verdict for key if it has not expired.
