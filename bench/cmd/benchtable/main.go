@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "Bound on the whole run.")
 	fs.StringVar(&o.child, "child", "", "Internal: run one measurement in this fresh process and print it as JSON (memory).")
 	fs.IntVar(&o.entries, "entries", 100_000, "Verdicts in the cache for the memory measurement.")
-	fs.StringVar(&o.only, "only", "", `Measure one row alone: "check-manifests" (pullguard check of many manifests sharing few images); empty: the whole table.`)
+	fs.StringVar(&o.only, "only", "", `Measure one row alone: "check-manifests" (pullguard check of many manifests sharing few images), "fan-out", "fan-out-20ms", "throughput", "memory"; empty: the whole table.`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -313,10 +313,23 @@ func (t *table) registryLoad(ctx context.Context, c *bench.Cluster) []bench.Row 
 // onlyRows are the rows -only can name.
 var onlyRows = map[string]func(*table, context.Context, *bench.Cluster) bench.Row{
 	"check-manifests": (*table).checkManifests,
+	"fan-out":         func(t *table, ctx context.Context, c *bench.Cluster) bench.Row { return t.fanOut(ctx, c, 0) },
+	"fan-out-20ms": func(t *table, ctx context.Context, c *bench.Cluster) bench.Row {
+		return t.fanOut(ctx, c, 20*time.Millisecond)
+	},
+}
+
+// bedlessRows are the rows -only can name that need no test bed.
+var bedlessRows = map[string]func(*table, context.Context) bench.Row{
+	"memory":     (*table).memory,
+	"throughput": (*table).throughput,
 }
 
 // measureOnly starts the bed and measures the one row -only names.
 func (t *table) measureOnly(ctx context.Context) []bench.Row {
+	if row, ok := bedlessRows[t.o.only]; ok {
+		return []bench.Row{row(t, ctx)}
+	}
 	row, ok := onlyRows[t.o.only]
 	if !ok {
 		return []bench.Row{{Name: t.o.only, Err: fmt.Errorf("-only: no row %q", t.o.only)}}
