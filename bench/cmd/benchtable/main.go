@@ -150,8 +150,8 @@ func (t *table) memory(ctx context.Context) bench.Row {
 		row.Err = err
 		return row
 	}
-	row.Result = fmt.Sprintf("RSS holding them %s (live heap %s, %d B/verdict); peak during the fill burst %s, %s with GOMEMLIMIT=100MiB",
-		bench.MiB(m.HeldRSS), bench.MiB(m.HeapDelta()), m.HeapDelta()/uint64(m.Entries), bench.MiB(m.PeakRSS), bench.MiB(limited.PeakRSS))
+	row.Result = fmt.Sprintf("RSS holding them %s (live heap %s, %d B/verdict; heap in use %s; the process before the fill %s); peak during the fill burst %s, %s with GOMEMLIMIT=100MiB",
+		bench.MiB(m.HeldRSS), bench.MiB(m.HeapDelta()), m.HeapDelta()/uint64(m.Entries), bench.MiB(m.HeapInuse), bench.MiB(m.StartRSS), bench.MiB(m.PeakRSS), bench.MiB(limited.PeakRSS))
 	row.Ratio = fmt.Sprintf("%.2f (peak %.2f)", float64(m.HeldRSS)/memoryTarget, float64(m.PeakRSS)/memoryTarget)
 	row.Met = m.HeldRSS < memoryTarget
 	return row
