@@ -74,3 +74,29 @@ func throughputEnv(b *testing.B, clients int) (context.Context, *bench.Throughpu
 	b.Cleanup(e.Close)
 	return ctx, e
 }
+
+// BenchmarkAdmissionFloor takes a warm admission of BenchmarkAdmissionTLS's review apart, without
+// HTTP: "handle" is everything pullguard's handler adds to the no-op handler, "decode" and
+// "lookups" the part of it no decision can skip (decoding the object's pod spec, one verdict
+// cache lookup per image).
+func BenchmarkAdmissionFloor(b *testing.B) {
+	ctx, e := throughputEnv(b, 1)
+	parts, err := e.Floor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, run := range map[string]func() error{
+		"handle":  func() error { return parts.Handle(ctx) },
+		"decode":  parts.Decode,
+		"lookups": parts.Lookups,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

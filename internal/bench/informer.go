@@ -11,13 +11,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// informerReader serves Namespace and Node metadata from memory the way the webhook's metadata
+// informerReader serves Namespace metadata and slimmed Nodes from memory the way the webhook's
 // informers do (controller-runtime's cache: Get copies the object, List with
 // UnsafeDisableDeepCopy hands out the cached items). A fake client would serialise every object
 // on every read and make the handler look several times slower than it is in a cluster.
 type informerReader struct {
 	namespaces map[string]*metav1.PartialObjectMetadata
-	nodes      []metav1.PartialObjectMetadata
+	nodes      []corev1.Node
 }
 
 var _ client.Reader = (*informerReader)(nil)
@@ -30,9 +30,7 @@ func newInformerReader(namespaces []string, nodes map[string]map[string]string) 
 		r.namespaces[ns] = m
 	}
 	for name, labels := range nodes {
-		m := metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
-		r.nodes = append(r.nodes, m)
+		r.nodes = append(r.nodes, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}})
 	}
 	return r
 }
@@ -51,16 +49,17 @@ func (r *informerReader) Get(_ context.Context, key client.ObjectKey, obj client
 }
 
 func (r *informerReader) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	l, ok := list.(*metav1.PartialObjectMetadataList)
-	if !ok || l.GroupVersionKind().Kind != "NodeList" {
-		return fmt.Errorf("informerReader lists Node metadata only, not %T", list)
+	// The handler lists typed Nodes (labels and taints, see admission.InformerOptions).
+	l, ok := list.(*corev1.NodeList)
+	if !ok {
+		return fmt.Errorf("informerReader lists Nodes only, not %T", list)
 	}
 	lo := (&client.ListOptions{}).ApplyOptions(opts)
 	if lo.UnsafeDisableDeepCopy != nil && *lo.UnsafeDisableDeepCopy {
 		l.Items = r.nodes
 		return nil
 	}
-	l.Items = make([]metav1.PartialObjectMetadata, len(r.nodes))
+	l.Items = make([]corev1.Node, len(r.nodes))
 	for i := range r.nodes {
 		r.nodes[i].DeepCopyInto(&l.Items[i])
 	}

@@ -63,8 +63,9 @@ type MemoryResult struct {
 	// grow to twice the live data before the collector runs (GOGC).
 	RSS, PeakRSS uint64
 	// HeldRSS is the resident set once the collector has returned freed memory to the system:
-	// what holding the full cache costs a process at rest.
-	HeldRSS uint64
+	// what holding the full cache costs a process at rest. StartRSS is the same with one
+	// verdict cached: the binary, the runtime and the engine before the fill.
+	HeldRSS, StartRSS uint64
 	// HeapInuse is the heap's in-use spans at that point: above the live heap by the spans that
 	// keep a few cache entries among freed request garbage (fragmentation).
 	HeapInuse uint64
@@ -118,6 +119,8 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 		return MemoryResult{}, err
 	}
 	res := MemoryResult{Entries: n, HeapBefore: liveHeap()}
+	debug.FreeOSMemory()
+	res.StartRSS, _ = processRSS(os.Getpid())
 	start := time.Now()
 	var next atomic.Int64
 	next.Store(1)

@@ -25,6 +25,11 @@ type ThroughputEnv struct {
 	reg     *localRegistry
 	cleanup func()
 	review  []byte
+
+	// For the floor's parts (floor.go): the handler and engine behind admission.Path.
+	handler *admission.Handler
+	checker *registry.Checker
+	images  []string
 }
 
 // StartThroughputEnv builds the server for up to clients concurrent clients and warms the
@@ -61,6 +66,7 @@ func StartThroughputEnv(ctx context.Context, clients int) (_ *ThroughputEnv, ret
 	if err != nil {
 		return nil, err
 	}
+	e.handler, e.checker, e.images = h, checker, images
 	if e.server, err = startAdmissionServer(l, clients, map[string]http.Handler{admission.Path: h.HTTPHandler(), noopPath: noopHandler()}); err != nil {
 		return nil, err
 	}

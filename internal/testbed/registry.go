@@ -73,6 +73,8 @@ type Registry struct {
 	mu        sync.Mutex
 	manifests map[string]int
 	blobs     map[string]int
+	// upstreamProto is the protocol of the front's last answer from the registry.
+	upstreamProto string
 
 	stopOnce sync.Once
 	stopErr  error
@@ -188,11 +190,16 @@ http:
 }
 
 func (r *Registry) startFront(upstream string) error {
-	proxy := testregistry.Proxy(&url.URL{Scheme: "https", Host: upstream}, &http.Transport{
+	// The registry serves HTTP/2 over TLS (distribution's default), as the registries users pull
+	// from do: the front's hop to it must not be the only HTTP/1.1 link, or concurrent requests
+	// through the front each open a TLS connection inside the bed. A Transport with its own TLS
+	// config only tries h2 when asked.
+	proxy := testregistry.Proxy(&url.URL{Scheme: "https", Host: upstream}, protoRecorder{r, &http.Transport{
 		TLSClientConfig:       r.tls.clientConfig(),
+		ForceAttemptHTTP2:     true,
 		Proxy:                 nil,
 		ResponseHeaderTimeout: 30 * time.Second,
-	})
+	}})
 	front, err := testregistry.StartFront(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.count(req.URL.Path)
 		proxy.ServeHTTP(w, req)
@@ -202,6 +209,29 @@ func (r *Registry) startFront(upstream string) error {
 	}
 	r.front, r.Host = front, front.Addr
 	return nil
+}
+
+// protoRecorder notes the protocol the registry answered the front with.
+type protoRecorder struct {
+	r     *Registry
+	inner http.RoundTripper
+}
+
+func (p protoRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := p.inner.RoundTrip(req)
+	if err == nil {
+		p.r.mu.Lock()
+		p.r.upstreamProto = resp.Proto
+		p.r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// UpstreamProto is the protocol of the front's last answer from the registry ("HTTP/2.0").
+func (r *Registry) UpstreamProto() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.upstreamProto
 }
 
 // waitReady polls /v2/ through the front until the registry answers (401 with auth on).

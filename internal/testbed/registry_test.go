@@ -110,6 +110,10 @@ func TestRegistries(t *testing.T) {
 			if auth == AuthToken && after.Tokens <= before.Tokens {
 				t.Errorf("token requests for %s not counted: before %+v, after %+v", RepoWeb, before, after)
 			}
+			// As between a client and a registry users pull from: no HTTP/1.1 hop in the bed.
+			if got := reg.UpstreamProto(); got != "HTTP/2.0" {
+				t.Errorf("the front reaches the registry over %q, want HTTP/2.0", got)
+			}
 		})
 	}
 }

@@ -17,7 +17,7 @@ type budget struct {
 // withBudget is the webhook's WithContextFunc. The deadline is only recorded here; Handle
 // applies it, so that its cancel func is called (a context.WithTimeout here could not be).
 func (h *Handler) withBudget(ctx context.Context, r *http.Request) context.Context {
-	b := requestBudget(r.URL.Query().Get("timeout"), h.cfg.MaxBudget, h.cfg.TimeoutMargin)
+	b := requestBudget(timeoutParam(r.URL.RawQuery), h.cfg.MaxBudget, h.cfg.TimeoutMargin)
 	return context.WithValue(withCaller(ctx, r), budgetKey{}, budget{deadline: time.Now().Add(b), budget: b})
 }
 

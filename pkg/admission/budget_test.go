@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"net/url"
 	"testing"
 	"time"
 )
@@ -23,6 +24,30 @@ func TestRequestBudget(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := requestBudget(tc.timeout, 8*time.Second, time.Second); got != tc.want {
 				t.Errorf("requestBudget(%q) = %s, want %s", tc.timeout, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTimeoutParam holds the query scan to what url.Values.Get("timeout") reads of the queries
+// an API server sends, and of some it does not.
+func TestTimeoutParam(t *testing.T) {
+	tests := map[string]string{
+		"only":          "timeout=10s",
+		"after another": "dryRun=All&timeout=2.5s",
+		"first wins":    "timeout=3s&timeout=5s",
+		"escaped":       "timeout=1%2E5s",
+		"absent":        "dryRun=All",
+		"empty":         "",
+		"empty value":   "timeout=",
+		"prefix only":   "timeouts=3s",
+		"bad escape":    "timeout=%zz",
+	}
+	for name, raw := range tests {
+		t.Run(name, func(t *testing.T) {
+			q, _ := url.ParseQuery(raw)
+			if got, want := timeoutParam(raw), q.Get("timeout"); got != want {
+				t.Errorf("timeoutParam(%q) = %q, url.Values says %q", raw, got, want)
 			}
 		})
 	}

@@ -125,6 +125,9 @@ type secretRead struct {
 // readSecrets reads the named secrets of namespace, at most MaxConcurrentSecretReads at a
 // time, and returns the results in the order of names. Every read ends by ctx's deadline.
 func (h *Handler) readSecrets(ctx context.Context, namespace string, names []string) []secretRead {
+	if len(names) == 0 {
+		return nil
+	}
 	reads := make([]secretRead, len(names))
 	sem := make(chan struct{}, h.cfg.Limits.MaxConcurrentSecretReads)
 	var wg sync.WaitGroup

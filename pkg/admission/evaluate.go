@@ -93,7 +93,7 @@ func (h *Handler) tooManyImages(w *workload) (Result, bool) {
 // were given, for timeout messages (0: not known).
 func (h *Handler) evaluate(ctx context.Context, w *workload, images []Image, namespace string, trusted bool, budget time.Duration) evaluation {
 	var ev evaluation
-	var toCheck []Image
+	toCheck := make([]Image, 0, len(images))
 	for _, im := range images {
 		switch {
 		case h.exemptImage(im.Image):
@@ -125,6 +125,7 @@ func (h *Handler) evaluate(ctx context.Context, w *workload, images []Image, nam
 		logf.FromContext(ctx).Error(err, "computing candidate platforms")
 	}
 	verdicts := h.checkImages(ctx, ev.distinct, creds.keyring, platforms, budget, trusted)
+	ev.Results = make([]Result, 0, len(toCheck))
 	for _, im := range toCheck {
 		v := verdicts[im.Image]
 		for _, n := range v.Notes {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-logr/logr"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -114,14 +115,16 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		resp.UID = req.UID
 		elapsed := time.Since(start)
 		h.metrics.observe(rec, elapsed)
-		logf.FromContext(ctx).V(1).Info("admission decision", "decision", rec.decision, "mode", rec.mode,
-			"reason", rec.reason, "images", rec.images, "dryRun", ptrTrue(req.DryRun), "durationMs", elapsed.Milliseconds())
+		// The arguments are boxed even when the level is off: ask first.
+		if log := requestLogger(ctx).V(1); log.Enabled() {
+			log.Info("admission decision", "decision", rec.decision, "mode", rec.mode,
+				"reason", rec.reason, "images", rec.images, "dryRun", ptrTrue(req.DryRun), "durationMs", elapsed.Milliseconds())
+		}
 	}()
 	return h.admit(ctx, req, rec)
 }
 
 func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record) admission.Response {
-	log := logf.FromContext(ctx)
 	budget := budgetFrom(ctx, h.cfg.MaxBudget)
 	ctx, cancel := context.WithDeadline(ctx, budget.deadline)
 	defer cancel()
@@ -151,7 +154,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 
 	k, ok := kinds[gvk]
 	if !ok {
-		log.Info("request for a kind pullguard does not check; fix the webhook configuration's rules", "kind", gvk.String())
+		requestLogger(ctx).Info("request for a kind pullguard does not check; fix the webhook configuration's rules", "kind", gvk.String())
 		out.configWarnings = append(out.configWarnings, attributed("", fmt.Sprintf("%s is not a kind pullguard checks; the webhook configuration should not send it", gvk.String())))
 		return rec.set(h.respond(mode, nil, out, reasonUnknownKind))
 	}
@@ -161,7 +164,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request, rec *record)
 		old, err = decodeWorkload(k, gvk, req.OldObject, "oldObject")
 	}
 	if err != nil {
-		log.Error(err, "undecodable object")
+		requestLogger(ctx).Error(err, "undecodable object")
 		rec.decision, rec.reason = decisionError, reasonBadRequest
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("pullguard could not decode the %s: %w", gvk.Kind, err))
 	}
@@ -265,6 +268,16 @@ func (h *Handler) panicResponse(ctx context.Context, r any, stack []byte) admiss
 	logf.FromContext(ctx).Error(fmt.Errorf("panic: %v", r), "recovered a panic while admitting", "stack", string(stack))
 	return admission.Errored(http.StatusInternalServerError,
 		errors.New("internal error in the pullguard webhook (recovered panic); the images were not checked, see the webhook logs"))
+}
+
+// requestLogger is the request's logger, which controller-runtime's webhook puts in every
+// admission's context, without logf.FromContext's WithValues: that builds a logger per call
+// (zapr clones its zap logger), on every admission.
+func requestLogger(ctx context.Context) logr.Logger {
+	if l, err := logr.FromContext(ctx); err == nil {
+		return l
+	}
+	return logf.Log
 }
 
 func ptrTrue(b *bool) bool { return b != nil && *b }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -35,8 +37,8 @@ func (h *Handler) limitBody(next http.Handler) http.Handler {
 			rc := http.NewResponseController(w)
 			// An error means the connection cannot take deadlines (e.g. an httptest recorder);
 			// nothing is trickling there.
-			_ = rc.SetReadDeadline(time.Now().Add(requestBudget(r.URL.Query().Get("timeout"), h.cfg.MaxBudget, h.cfg.TimeoutMargin)))
-			body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBytes+1))
+			_ = rc.SetReadDeadline(time.Now().Add(requestBudget(timeoutParam(r.URL.RawQuery), h.cfg.MaxBudget, h.cfg.TimeoutMargin)))
+			body, err := readBody(r.Body, r.ContentLength, h.cfg.MaxRequestBytes)
 			_ = r.Body.Close()
 			// Lift the deadline again, or it would cut the next request on a kept-alive connection.
 			_ = rc.SetReadDeadline(time.Time{})
@@ -53,6 +55,36 @@ func (h *Handler) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody reads at most max+1 bytes of body, into one buffer when the request says its length
+// (the API server does), rather than io.ReadAll's growing ones.
+func readBody(body io.Reader, contentLength, max int64) ([]byte, error) {
+	lr := io.LimitReader(body, max+1)
+	if contentLength <= 0 || contentLength > max {
+		return io.ReadAll(lr)
+	}
+	// ReadFrom wants MinRead bytes free before each read, the one that sees EOF included.
+	buf := bytes.NewBuffer(make([]byte, 0, contentLength+bytes.MinRead))
+	_, err := buf.ReadFrom(lr)
+	return buf.Bytes(), err
+}
+
+// timeoutParam is the API server's ?timeout= (the first one), read without parsing the whole
+// query into a map on every request; "" when there is none or it does not unescape.
+func timeoutParam(rawQuery string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if v, ok := strings.CutPrefix(pair, "timeout="); ok {
+			v, err := url.QueryUnescape(v)
+			if err != nil {
+				return ""
+			}
+			return v
+		}
+	}
+	return ""
 }
 
 // badRequest answers like controller-runtime does: HTTP 200 with the real code in the

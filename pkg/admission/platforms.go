@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -55,7 +56,14 @@ func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.
 	if err := nodes.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec})
+	// Without a nodeSelector or a required node affinity every node matches: no matcher to build
+	// (it takes a copy of the whole pod spec).
+	var affinity *nodeaffinity.RequiredNodeAffinity
+	if len(spec.NodeSelector) > 0 || (spec.Affinity != nil && spec.Affinity.NodeAffinity != nil &&
+		spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil) {
+		a := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec})
+		affinity = &a
+	}
 	logger := klog.FromContext(ctx)
 	var out []ocispec.Platform
 	for i := range list.Items {
@@ -66,13 +74,19 @@ func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.
 			continue
 		}
 		// Match reads labels and metadata.name, which slimNode keeps.
-		if ok, err := affinity.Match(n); err != nil || !ok {
-			continue
+		if affinity != nil {
+			if ok, err := affinity.Match(n); err != nil || !ok {
+				continue
+			}
 		}
 		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(logger, n.Spec.Taints, spec.Tolerations, schedulingTaint, true); untolerated {
 			continue
 		}
-		out = append(out, p)
+		// Most clusters have a few platforms and many nodes: keep each once here rather than
+		// sort them all by their formatted names.
+		if !slices.ContainsFunc(out, func(q ocispec.Platform) bool { return samePlatform(p, q) }) {
+			out = append(out, p)
+		}
 	}
 	if len(out) > 0 {
 		// Only a widening of what the Nodes say: more candidates can turn a refusal into a
@@ -84,6 +98,12 @@ func CandidatePlatforms(ctx context.Context, spec *corev1.PodSpec, nodes client.
 		}
 	}
 	return registry.UniquePlatforms(out), nil
+}
+
+// samePlatform reports whether a and b are the same platform, field by field.
+func samePlatform(a, b ocispec.Platform) bool {
+	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant &&
+		a.OSVersion == b.OSVersion && slices.Equal(a.OSFeatures, b.OSFeatures)
 }
 
 // NodePlatform is the platform a Node runs, read from its well-known labels; false when the Node

@@ -14,10 +14,6 @@ import (
 	"github.com/pullguard/pullguard/pkg/registry/reference"
 )
 
-// maxSharedScopes bounds the repositories one shared token request names: each is a scope
-// parameter of its URL, and a pod's images are user input.
-const maxSharedScopes = 16
-
 // Batch is the images of one admission. On a cache miss, a check of a repository whose first
 // candidate credential is also the first candidate of other repositories of the batch on the
 // same registry asks for one token with a scope per repository (the distribution token
@@ -73,7 +69,7 @@ func (b *Batch) index(c *Checker) {
 			}
 			k := sessionKey{registry: up.Context().RegistryStr(), fingerprint: fp}
 			scope := up.Context().Scope(transport.PullScope)
-			if s := b.scopes[k]; !slices.Contains(s, scope) && len(s) < maxSharedScopes {
+			if s := b.scopes[k]; !slices.Contains(s, scope) && len(s) < c.opts.MaxSharedScopes {
 				b.scopes[k] = append(s, scope)
 			}
 		}

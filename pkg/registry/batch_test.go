@@ -21,9 +21,14 @@ func TestSharedToken(t *testing.T) {
 		wantPings, wantTokens int64
 		// denied are the repositories alice may not pull.
 		denied map[int]bool
+		// maxScopes is Options.MaxSharedScopes (0: the default).
+		maxScopes int
 	}{
 		"honours every scope": {cfg: testregistry.Config{}, wantPings: 1, wantTokens: 1},
-		"first scope only":    {cfg: testregistry.Config{FirstScopeOnly: true}, wantPings: -1, wantTokens: -1},
+		// Two repositories share a token, the other four handshake alone.
+		"two scopes per token": {cfg: testregistry.Config{}, maxScopes: 2, wantPings: 5, wantTokens: 5},
+		"no sharing":           {cfg: testregistry.Config{}, maxScopes: 1, wantPings: n, wantTokens: n},
+		"first scope only":     {cfg: testregistry.Config{FirstScopeOnly: true}, wantPings: -1, wantTokens: -1},
 		"some repositories denied": {cfg: testregistry.Config{Grants: map[string][]string{"alice": {"team/app0", "team/app1", "team/app2"}}},
 			wantPings: -1, wantTokens: -1, denied: map[int]bool{3: true, 4: true, 5: true}},
 		"denied hidden as 404": {cfg: testregistry.Config{Deny: 404, Grants: map[string][]string{"alice": {"team/app0", "team/app2"}}},
@@ -42,7 +47,11 @@ func TestSharedToken(t *testing.T) {
 			}
 			r.ResetCounts()
 			kr := keyringOf(aliceSecret())
-			c := e.checker(e.options())
+			opts := e.options()
+			if tc.maxScopes > 0 {
+				opts.MaxSharedScopes = tc.maxScopes
+			}
+			c := e.checker(opts)
 			batch := NewBatch(images, kr)
 			ctx := ctxTimeout(t, 10*time.Second)
 			verdicts := make([]Verdict, n)
@@ -74,5 +83,15 @@ func TestSharedToken(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxSharedScopesValidated: a shared token names at least one repository.
+func TestMaxSharedScopesValidated(t *testing.T) {
+	opts := DefaultOptions()
+	opts.MaxSharedScopes = 0
+	errs := opts.Validate()
+	if len(errs) != 1 || errs[0].Field != "registry.maxSharedScopes" {
+		t.Errorf("Validate() = %v, want one error at registry.maxSharedScopes", errs)
 	}
 }

@@ -29,38 +29,47 @@ type cacheEntry struct {
 // candidate credentials in order (as fingerprints, never the secrets), the platform set, and the
 // keyring's explanation and ignored-secret lines (they are part of the message).
 func (p *probe) cacheKey() string {
-	h := sha256.New()
+	// Built on every check, hit or miss: the hashed material in a stack buffer, one allocation
+	// (the key) in the common case.
+	var stack [256]byte
+	m := stack[:0]
 	for _, cr := range p.creds {
-		h.Write([]byte(cr.Fingerprint()))
-		h.Write([]byte{0})
+		m = append(m, cr.Fingerprint()...)
+		m = append(m, 0)
 	}
-	h.Write([]byte{1})
+	m = append(m, 1)
 	if p.trustedCaller {
-		h.Write([]byte{2}) // the verdict may carry a tag hint read with the credentials
+		m = append(m, 2) // the verdict may carry a tag hint read with the credentials
 	}
 	// What the explanation is made of, not the explanation: it is computed only on a miss
 	// that needs it.
-	h.Write([]byte(p.keyring.ExplainID()))
-	h.Write([]byte{0})
+	m = append(m, p.keyring.ExplainID()...)
+	m = append(m, 0)
 	for _, s := range p.ignored {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+		m = append(m, s...)
+		m = append(m, 0)
 	}
-	var plats []string
-	for _, pl := range p.platforms {
-		plats = append(plats, platforms.FormatAll(pl))
+	sum := sha256.Sum256(m)
+	var digest [2 * sha256.Size]byte
+	hex.Encode(digest[:], sum[:])
+	var b strings.Builder
+	b.Grow(len(p.ref.Pull) + 2 + len(digest) + 24*len(p.platforms))
+	b.WriteString(p.ref.Pull)
+	b.WriteByte('|')
+	b.Write(digest[:])
+	b.WriteByte('|')
+	for i, pl := range p.platforms {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(platforms.FormatAll(pl))
 	}
-	return p.ref.Pull + "|" + hex.EncodeToString(h.Sum(nil)) + "|" + strings.Join(plats, ",")
+	return b.String()
 }
 
 func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 	key := p.cacheKey()
-	if v, ok := c.fresh(key); ok {
-		result := cacheHit
-		if v.Outcome == NotPullable {
-			result = cacheNegativeHit
-		}
-		c.metrics.cache.WithLabelValues(result).Inc()
+	if v, ok := c.hit(key); ok {
 		return v
 	}
 	c.metrics.cache.WithLabelValues(cacheMiss).Inc()
@@ -98,6 +107,20 @@ func (c *Checker) cached(ctx context.Context, p probe) Verdict {
 			return TimeoutVerdict(p.ref.Original, 0)
 		}
 	}
+}
+
+// hit is the fresh cached verdict for key, counted as a hit.
+func (c *Checker) hit(key string) (Verdict, bool) {
+	v, ok := c.fresh(key)
+	if !ok {
+		return Verdict{}, false
+	}
+	result := cacheHit
+	if v.Outcome == NotPullable {
+		result = cacheNegativeHit
+	}
+	c.metrics.cache.WithLabelValues(result).Inc()
+	return v, true
 }
 
 // fresh returns the cached verdict for key if it has not expired.

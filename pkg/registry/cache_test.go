@@ -196,3 +196,32 @@ func TestCacheTTLs(t *testing.T) {
 		})
 	}
 }
+
+// TestCached: the cache-only answer is no answer on a cold cache (and asks nothing), and after
+// a check the same verdict as Check gives, image and reference included; invalid references
+// need no registry and are answered at once.
+func TestCached(t *testing.T) {
+	e := newEnv(t)
+	reg := tokenRegistry(t, e, "v1")
+	c := e.checker(e.options())
+	req := Request{Image: "reg.example.com/team/app:v1", Keyring: keyringOf(aliceSecret()), Platforms: ociPlats("linux/amd64")}
+	if v, ok := c.Cached(req); ok {
+		t.Fatalf("Cached on a cold cache = %+v, want no answer", v)
+	}
+	if got := reg.Count(testregistry.KindManifestHead) + reg.Count(testregistry.KindManifestGet); got != 0 {
+		t.Fatalf("Cached made %d manifest requests", got)
+	}
+	first := c.Check(ctxTimeout(t, 10*time.Second), req)
+	if first.Outcome != Pullable {
+		t.Fatalf("check: %s/%s %s", first.Outcome, first.Class, first.Message())
+	}
+	cached, ok := c.Cached(req)
+	again := c.Check(ctxTimeout(t, 10*time.Second), req)
+	if !ok || !cached.Cached || cached.Image != again.Image || cached.Reference != again.Reference ||
+		cached.Outcome != again.Outcome || cached.Digest != again.Digest {
+		t.Errorf("Cached = %+v, %v; Check = %+v", cached, ok, again)
+	}
+	if v, ok := c.Cached(Request{Image: "Not A Reference"}); !ok || v.Outcome != NotPullable || v.Image != "Not A Reference" {
+		t.Errorf("Cached(invalid) = %+v, %v; want NotPullable at once", v, ok)
+	}
+}

@@ -96,27 +96,40 @@ func newChecker(opts Options, clock cache.Clock) (*Checker, error) {
 // verdict (NotPullable when the kubelet will certainly fail, Unverifiable when the engine cannot
 // know). ctx bounds all registry work; when it ends first the verdict is Unverifiable/Timeout.
 func (c *Checker) Check(ctx context.Context, req Request) Verdict {
-	ref, err := reference.Parse(req.Image)
-	if err != nil {
-		v := invalidReference(err)
-		v.Image = req.Image
-		return v
+	ref, p, v, ok := c.prepare(req)
+	if ok {
+		v = c.cached(ctx, p)
 	}
-	v := c.check(ctx, ref, req)
-	v.Image = req.Image
-	v.Reference = ref.Pull
-	if ref.TagIgnored {
-		v.Notes = append([]string{tagIgnoredNote(ref)}, v.Notes...)
-	}
-	return v
+	return finish(req, ref, v)
 }
 
-func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Request) Verdict {
+// Cached is Check answered from the verdict cache alone, without blocking: ok is false when the
+// cache holds no fresh verdict (nor an answer that needs no registry), and nothing is counted
+// then: the Check that follows counts the miss. The admission handler asks it first, so that a
+// warm admission starts no check goroutine.
+func (c *Checker) Cached(req Request) (Verdict, bool) {
+	ref, p, v, ok := c.prepare(req)
+	if !ok {
+		return finish(req, ref, v), true
+	}
+	if v, ok = c.hit(p.cacheKey()); !ok {
+		return Verdict{}, false
+	}
+	return finish(req, ref, v), true
+}
+
+// prepare parses the request into the probe the cache is keyed by; ok is false with the verdict
+// when no registry needs to be asked (invalid reference, upper-case host, invalid pull secret).
+func (c *Checker) prepare(req Request) (*reference.Reference, probe, Verdict, bool) {
+	ref, err := reference.Parse(req.Image)
+	if err != nil {
+		return nil, probe{}, invalidReference(err), false
+	}
 	if ref.UppercaseHost() {
-		return uppercaseHost(ref)
+		return ref, probe{}, uppercaseHost(ref), false
 	}
 	if err := req.Keyring.Err(); err != nil {
-		return invalidPullSecretFor(ref, err, req.TrustedCaller)
+		return ref, probe{}, invalidPullSecretFor(ref, err, req.TrustedCaller), false
 	}
 	repo := c.keyringRepo(ref.Repository)
 	p := probe{
@@ -133,7 +146,20 @@ func (c *Checker) check(ctx context.Context, ref *reference.Reference, req Reque
 	if req.Batch != nil && req.Batch.keyring == req.Keyring {
 		p.batch = req.Batch
 	}
-	return c.cached(ctx, p)
+	return ref, p, Verdict{}, true
+}
+
+// finish names the image in the verdict (ref nil: the image did not parse).
+func finish(req Request, ref *reference.Reference, v Verdict) Verdict {
+	v.Image = req.Image
+	if ref == nil {
+		return v
+	}
+	v.Reference = ref.Pull
+	if ref.TagIgnored {
+		v.Notes = append([]string{tagIgnoredNote(ref)}, v.Notes...)
+	}
+	return v
 }
 
 // repoCacheSize bounds the parsed-repository cache: the same few repositories come with

@@ -59,6 +59,10 @@ type Options struct {
 
 	// MaxConcurrentRequests caps in-flight registry round trips across all admissions.
 	MaxConcurrentRequests int
+	// MaxSharedScopes bounds the repositories one shared token request of a Batch names: each
+	// is a scope parameter of its URL, and a pod's images are user input. Repositories past it
+	// handshake alone; 1 turns sharing off.
+	MaxSharedScopes int
 
 	// NodeCredentialRegistries are kubelet matchImages-style patterns (same rules as secret keys)
 	// for registries the nodes hold credentials for (static config.json, credential providers).
@@ -129,6 +133,7 @@ func DefaultOptions() Options {
 		StaleOnError:             true,
 		StaleTTL:                 time.Hour,
 		MaxConcurrentRequests:    64,
+		MaxSharedScopes:          16,
 		NodeCredentialRegistries: slices.Clone(CloudProviderRegistries),
 		SinglePlatformCheck:      true,
 		SinglePlatformCheckSkip:  []string{"docker.io"},
@@ -175,6 +180,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	b.Duration(&o.RetryBackoff, "registry-retry-backoff", "retryBackoff", "Pause before a registry retry.")
 	b.Int(&o.MaxConcurrentRequests, "registry-max-concurrent-requests", "maxConcurrentRequests",
 		"Registry round trips in flight across all admissions.")
+	b.Int(&o.MaxSharedScopes, "registry-max-shared-scopes", "maxSharedScopes",
+		"Repositories of one registry and credential that one admission asks a single token for (a scope each); the rest handshake alone. 1: a token per repository.")
 	b.Int(&o.CacheSize, "cache-size", "cache.size", "Verdicts kept in the cache (LRU entries).")
 	b.Int64(&o.CacheBytes, "cache-bytes", "cache.bytes",
 		"What the verdicts kept in the cache may weigh in all, in bytes (at least 1 MiB); the least recently used go first, as past --cache-size.")
@@ -204,6 +211,9 @@ func (o Options) Validate() field.ErrorList {
 	}
 	if o.MaxConcurrentRequests < 1 {
 		errs = append(errs, field.Invalid(p.Child("maxConcurrentRequests"), o.MaxConcurrentRequests, "registry max concurrent requests must be positive"))
+	}
+	if o.MaxSharedScopes < 1 {
+		errs = append(errs, field.Invalid(p.Child("maxSharedScopes"), o.MaxSharedScopes, "a shared token request names at least one repository"))
 	}
 	c := p.Child("cache")
 	for _, n := range []struct {

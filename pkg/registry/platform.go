@@ -225,6 +225,10 @@ func normalizePlatforms(in []ocispec.Platform) []ocispec.Platform {
 	for i, p := range in {
 		out[i] = platforms.Normalize(p)
 	}
+	if len(out) == 1 {
+		// Unique already (one check per image of an admission normalises the same few).
+		return out
+	}
 	return UniquePlatforms(out)
 }
 

@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "Bound on the whole run.")
 	fs.StringVar(&o.child, "child", "", "Internal: run one measurement in this fresh process and print it as JSON (memory).")
 	fs.IntVar(&o.entries, "entries", 100_000, "Verdicts in the cache for the memory measurement.")
-	fs.StringVar(&o.only, "only", "", `Measure one row alone: "check-manifests" (pullguard check of many manifests sharing few images), "reverify" (a re-verifier scan of many workloads); empty: the whole table.`)
+	fs.StringVar(&o.only, "only", "", `Measure one row alone: "check-manifests" (pullguard check of many manifests sharing few images), "fan-out", "fan-out-20ms", "throughput", "memory", "reverify" (a re-verifier scan of many workloads); empty: the whole table.`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -158,8 +158,8 @@ func (t *table) memory(ctx context.Context) bench.Row {
 		row.Err = err
 		return row
 	}
-	row.Result = fmt.Sprintf("RSS holding them %s (live heap %s, %d B/verdict); peak during the fill burst %s, %s with GOMEMLIMIT=100MiB",
-		bench.MiB(m.HeldRSS), bench.MiB(m.HeapDelta()), m.HeapDelta()/uint64(m.Entries), bench.MiB(m.PeakRSS), bench.MiB(limited.PeakRSS))
+	row.Result = fmt.Sprintf("RSS holding them %s (live heap %s, %d B/verdict; heap in use %s; the process before the fill %s); peak during the fill burst %s, %s with GOMEMLIMIT=100MiB",
+		bench.MiB(m.HeldRSS), bench.MiB(m.HeapDelta()), m.HeapDelta()/uint64(m.Entries), bench.MiB(m.HeapInuse), bench.MiB(m.StartRSS), bench.MiB(m.PeakRSS), bench.MiB(limited.PeakRSS))
 	row.Ratio = fmt.Sprintf("%.2f (peak %.2f)", float64(m.HeldRSS)/memoryTarget, float64(m.PeakRSS)/memoryTarget)
 	row.Met = m.HeldRSS < memoryTarget
 	return row
@@ -367,12 +367,23 @@ func (t *table) registryLoad(ctx context.Context, c *bench.Cluster) []bench.Row 
 // onlyRows are the rows -only can name.
 var onlyRows = map[string]func(*table, context.Context, *bench.Cluster) bench.Row{
 	"check-manifests": (*table).checkManifests,
+	"fan-out":         func(t *table, ctx context.Context, c *bench.Cluster) bench.Row { return t.fanOut(ctx, c, 0) },
+	"fan-out-20ms": func(t *table, ctx context.Context, c *bench.Cluster) bench.Row {
+		return t.fanOut(ctx, c, 20*time.Millisecond)
+	},
+}
+
+// bedlessRows are the rows -only can name that need no test bed.
+var bedlessRows = map[string]func(*table, context.Context) bench.Row{
+	"memory":     (*table).memory,
+	"throughput": (*table).throughput,
+	"reverify":   (*table).reverifyScan, // in-process: no test bed
 }
 
 // measureOnly starts the bed and measures the one row -only names.
 func (t *table) measureOnly(ctx context.Context) []bench.Row {
-	if t.o.only == "reverify" {
-		return []bench.Row{t.reverifyScan(ctx)} // in-process: no test bed
+	if row, ok := bedlessRows[t.o.only]; ok {
+		return []bench.Row{row(t, ctx)}
 	}
 	row, ok := onlyRows[t.o.only]
 	if !ok {

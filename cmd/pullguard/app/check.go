@@ -292,17 +292,27 @@ func nodesFor(ps []ocispec.Platform) []corev1.Node {
 }
 
 // checkDistinct asks the engine about each distinct request once, at most limit at a time.
-// The engine's own cache and coalescing still apply across requests that share a reference.
+// The engine's own cache and coalescing still apply across requests that share a reference,
+// and the requests with one keyring are one registry.Batch, as an admission's images are: their
+// repositories on one registry with one credential share a /v2/ ping and a token request.
 func checkDistinct(ctx context.Context, checker admission.Checker, todo []pending, candidates map[string][]ocispec.Platform, limit int, progress *progress) map[request]registry.Verdict {
 	var distinct []request
 	seen := map[request]bool{}
 	plats := map[request][]ocispec.Platform{}
+	images := map[*keyring.Keyring][]string{}
 	for _, p := range todo {
 		if !seen[p.req] {
 			seen[p.req] = true
 			distinct = append(distinct, p.req)
 			plats[p.req] = candidates[p.req.platforms]
+			if !slices.Contains(images[p.req.kr], p.req.image) {
+				images[p.req.kr] = append(images[p.req.kr], p.req.image)
+			}
 		}
+	}
+	batches := make(map[*keyring.Keyring]*registry.Batch, len(images))
+	for kr, ims := range images {
+		batches[kr] = registry.NewBatch(ims, kr)
 	}
 	var mu sync.Mutex
 	var done atomic.Int64
@@ -314,7 +324,7 @@ func checkDistinct(ctx context.Context, checker admission.Checker, todo []pendin
 		g.Go(func() error {
 			v := checker.Check(ctx, registry.Request{Image: req.image, Keyring: req.kr, Platforms: plats[req],
 				// The CLI's user holds the credentials it reads: what they reveal is theirs to see.
-				TrustedCaller: true})
+				TrustedCaller: true, Batch: batches[req.kr]})
 			mu.Lock()
 			verdicts[req] = v
 			mu.Unlock()

@@ -112,19 +112,20 @@ func normaliseKey(repository string) (string, error) {
 
 // isDefaultRegistryMatch reports whether image would be pulled from Docker Hub judging by its name.
 func isDefaultRegistryMatch(image string) bool {
-	parts := strings.SplitN(image, "/", 2)
+	// The kubelet's strings.SplitN(image, "/", 2), without allocating the parts.
+	first, _, more := strings.Cut(image, "/")
 
-	if len(parts[0]) == 0 {
+	if len(first) == 0 {
 		return false
 	}
-	if len(parts) == 1 {
+	if !more {
 		return true
 	}
-	if parts[0] == "docker.io" || parts[0] == "index.docker.io" {
+	if first == "docker.io" || first == "index.docker.io" {
 		return true
 	}
 	// A '.' (domain) or ':' (port) marks the first element as a location rather than a user name.
-	return !strings.ContainsAny(parts[0], ".:")
+	return !strings.ContainsAny(first, ".:")
 }
 
 // parseSchemelessURL is ParseSchemelessURL.
