@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -55,23 +56,38 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	opts, err := parseArgs(args)
+	if done, err := parsed(err, stdout, usage); done {
+		return err
+	}
+	log, err := commandLogger(stderr, opts, "webhook")
+	if err != nil {
+		return err
+	}
+	log.Info("Starting pullguard webhook", startupKeys(opts)...)
+	return Run(ctx, opts)
+}
+
+// parsed is what every command does with its flags' parse error: --help prints usage and
+// --version the version, and then, as on any other error, nothing is left to run (done).
+func parsed(err error, stdout io.Writer, usage func() string) (done bool, _ error) {
 	switch {
 	case errors.Is(err, pflag.ErrHelp):
 		_, err := io.WriteString(stdout, usage())
-		return err
+		return true, err
 	case errors.Is(err, errVersion):
-		return printVersion(stdout)
-	case err != nil:
-		return err
+		return true, printVersion(stdout)
 	}
+	return err != nil, err
+}
 
+// commandLogger installs the logger opts ask for (level and format) and returns it named after
+// the command.
+func commandLogger(stderr io.Writer, opts Options, name string) (logr.Logger, error) {
 	level, err := parseLogLevel(opts.LogLevel)
 	if err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return logr.Logger{}, fmt.Errorf("--log-level: %w", err)
 	}
-	log := setLogOutput(stderr, level, opts.LogFormat).WithName("webhook")
-	log.Info("Starting pullguard webhook", startupKeys(opts)...)
-	return Run(ctx, opts)
+	return setLogOutput(stderr, level, opts.LogFormat).WithName(name), nil
 }
 
 // Run serves the webhook with opts until ctx is cancelled, then shuts down gracefully.

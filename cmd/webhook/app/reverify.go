@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -109,20 +108,13 @@ func reverifyUsage() string {
 // mainReverify is Main for `webhook reverify`.
 func mainReverify(ctx context.Context, args []string, stdout io.Writer, stderr io.Writer) error {
 	opts, err := parseReverifyArgs(args)
-	switch {
-	case errors.Is(err, pflag.ErrHelp):
-		_, err := io.WriteString(stdout, reverifyUsage())
-		return err
-	case errors.Is(err, errVersion):
-		return printVersion(stdout)
-	case err != nil:
+	if done, err := parsed(err, stdout, reverifyUsage); done {
 		return err
 	}
-	level, err := parseLogLevel(opts.LogLevel)
+	log, err := commandLogger(stderr, opts.Options, "reverify")
 	if err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return err
 	}
-	log := setLogOutput(stderr, level, opts.LogFormat).WithName("reverify")
 	log.Info("Starting pullguard re-verifier", append(startupKeys(opts.Options),
 		"leaderElect", opts.LeaderElect,
 		"leaderElectionNamespace", opts.LeaderElectionNamespace,
