@@ -81,7 +81,7 @@ func (fs *Faults) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if !fs.wait(req.Context(), f.RTT, false) {
-			return
+			abort()
 		}
 		kind := kindOf(req)
 		if !f.affects(kind) {
@@ -93,7 +93,7 @@ func (fs *Faults) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if !fs.wait(req.Context(), f.Delay, f.Hang) {
-			return
+			abort()
 		}
 		if f.NoHeadDigest && kind == KindManifestHead {
 			w = &dropDigest{ResponseWriter: w}
@@ -103,6 +103,13 @@ func (fs *Faults) Handler(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// abort ends a held request without an answer. Returning from the handler instead would send
+// an empty 200: a client whose own deadline cancelled the request can still read it (the server
+// notices the cancellation and answers before the client's transport has dropped the
+// connection), and a 200 to the /v2/ ping tells go-containerregistry that the registry wants no
+// authentication at all. A real registry never answers a request it did not serve.
+func abort() { panic(http.ErrAbortHandler) }
 
 // wait sleeps for d (until released with hang) unless the request or the Faults end first, and
 // reports whether the request should go on.
