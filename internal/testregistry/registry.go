@@ -84,6 +84,10 @@ type Config struct {
 	// FirstScopeOnly makes the token endpoint read only the first scope of a request, as some
 	// token services do: a token asked for several repositories grants at most the first.
 	FirstScopeOnly bool
+	// OpenPing answers the /v2/ ping with 200 to anyone, while repositories still demand the
+	// configured authentication: a registry whose API root is public. containerd never pings; it
+	// meets the challenge on the manifest request itself.
+	OpenPing bool
 	// HTTP2 offers HTTP/2 next to HTTP/1.1 (FrontConfig.HTTP2); without it the registry speaks
 	// HTTP/1.1 only, so concurrent requests each need a connection of their own.
 	HTTP2 bool
@@ -254,7 +258,7 @@ func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		if kind == KindPing {
-			if !present {
+			if !present && !r.cfg.OpenPing {
 				r.challengeBasic(w)
 				return
 			}
@@ -267,7 +271,7 @@ func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	case AuthBearer:
 		grant, ok := r.bearerGrant(req)
 		if kind == KindPing {
-			if !ok {
+			if !ok && !r.cfg.OpenPing {
 				r.challengeBearer(w, req, "", "")
 				return
 			}

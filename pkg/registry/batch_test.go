@@ -31,6 +31,8 @@ func TestSharedToken(t *testing.T) {
 		"first scope only":     {cfg: testregistry.Config{FirstScopeOnly: true}, wantPings: -1, wantTokens: -1},
 		"some repositories denied": {cfg: testregistry.Config{Grants: map[string][]string{"alice": {"team/app0", "team/app1", "team/app2"}}},
 			wantPings: -1, wantTokens: -1, denied: map[int]bool{3: true, 4: true, 5: true}},
+		// The shared handshake meets no challenge; each check answers its repository's own.
+		"open ping": {cfg: testregistry.Config{OpenPing: true}, wantPings: -1, wantTokens: -1},
 		"denied hidden as 404": {cfg: testregistry.Config{Deny: 404, Grants: map[string][]string{"alice": {"team/app0", "team/app2"}}},
 			wantPings: -1, wantTokens: -1, denied: map[int]bool{1: true, 3: true, 4: true, 5: true}},
 	}

@@ -191,22 +191,43 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 			shared = p.batch.transport(ctx, c, repo, fingerprint, auth)
 		}
 		var err error
-		if puller, err = c.pullers.create(fingerprint, repo.Name(), auth, shared); err != nil {
+		if puller, err = c.pullers.create(fingerprint, repo.Name(), auth, shared, shared != nil); err != nil {
 			return resolved{}, classify(err), false
 		}
 		created = true
 	}
 	res, f, ok := c.probePuller(ctx, p, cred, h, puller, created)
-	if ok || !puller.shared || !sharedTokenSuspect(f) {
+	if !ok && puller.shared && sharedTokenSuspect(f) {
+		// The shared token may lack this repository (a token service that read only some
+		// scopes): the answer is the one of the repository's own handshake.
+		own, err := c.pullers.create(fingerprint, repo.Name(), auth, nil, false)
+		if err != nil {
+			return resolved{}, classify(err), false
+		}
+		res, f, ok = c.probePuller(ctx, p, cred, h, own, true)
+	}
+	if ok || f.status != http.StatusUnauthorized || f.tokenService {
 		return res, f, ok
 	}
-	// The shared token may lack this repository (a token service that read only some scopes):
-	// the answer is the one of the repository's own handshake.
-	own, err := c.pullers.create(fingerprint, repo.Name(), auth, nil)
+	tr := traceFrom(ctx)
+	if tr == nil {
+		return res, f, ok
+	}
+	ch := tr.takeChallenge(repo.RegistryStr())
+	if ch == nil {
+		return res, f, ok
+	}
+	// The registry wants a token the puller never asked for (lateChallenge): answer the
+	// challenge as containerd does, once.
+	rt, err := ch.handshake(ctx, repo, auth, c.pullers.transport)
+	if err != nil {
+		return res, classify(err), false
+	}
+	answered, err := c.pullers.create(fingerprint, repo.Name(), auth, rt, false)
 	if err != nil {
 		return resolved{}, classify(err), false
 	}
-	return c.probePuller(ctx, p, cred, h, own, true)
+	return c.probePuller(ctx, p, cred, h, answered, true)
 }
 
 // sharedTokenSuspect reports whether a failure through a Batch's token could be the token's:

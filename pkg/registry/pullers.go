@@ -81,11 +81,12 @@ func (p *pullerPool) cached(fingerprint, repository string) (*pooledPuller, bool
 }
 
 // create builds and pools a puller for a credential and repository, replacing any. With
-// shared (a Batch's authenticated transport) the puller makes no handshake of its own.
-func (p *pullerPool) create(fingerprint, repository string, auth authn.Authenticator, shared http.RoundTripper) (*pooledPuller, error) {
+// authenticated (go-containerregistry's transport after a handshake made elsewhere) the
+// puller makes no handshake of its own; batch says that handshake is a Batch's.
+func (p *pullerPool) create(fingerprint, repository string, auth authn.Authenticator, authenticated http.RoundTripper, batch bool) (*pooledPuller, error) {
 	opts := append(slices.Clip(p.options), remote.WithAuth(auth))
-	if shared != nil {
-		opts = append(opts, remote.WithTransport(shared))
+	if authenticated != nil {
+		opts = append(opts, remote.WithTransport(authenticated))
 	}
 	puller, err := remote.NewPuller(opts...)
 	if err != nil {
@@ -93,8 +94,8 @@ func (p *pullerPool) create(fingerprint, repository string, auth authn.Authentic
 	}
 	// Two concurrent first calls may both create a puller; the last one stored wins and the
 	// other is used once and dropped, which costs one extra handshake and nothing else.
-	pp := &pooledPuller{Puller: puller, shared: shared != nil}
-	pp.ready.Store(shared != nil)
+	pp := &pooledPuller{Puller: puller, shared: batch}
+	pp.ready.Store(authenticated != nil)
 	p.pullers.Add(fingerprint+"\x00"+repository, pp, pullerTTL)
 	return pp, nil
 }

@@ -151,10 +151,13 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		release()
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
 		if tr := traceFrom(req.Context()); tr != nil {
 			tr.setRetryAfter(resp.Header.Get("Retry-After"))
 		}
+	case http.StatusUnauthorized:
+		noteChallenge(req, resp)
 	}
 	// The slot is held until the body is closed: reading the body is part of the round trip.
 	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release, ctx: ctx}
