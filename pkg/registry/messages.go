@@ -152,8 +152,11 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 			who = "Docker Hub"
 		}
 		status := f.cause
-		if ra := p.trace.RetryAfter(); validRetryAfter(ra) {
-			status += ", Retry-After " + ra
+		if ra := p.trace.RetryAfter(); ra != "" {
+			if d, ok := parseRetryAfter(ra, time.Now()); ok {
+				status += ", Retry-After " + ra
+				v.RetryAfter = d
+			}
 		}
 		v.Detail = fmt.Sprintf("%s rate limit hit while verifying %s (%s); pods may fail with ErrImagePull (429) until it resets", who, ref.Pull, status)
 		v.Fix = "authenticate pulls or use a mirror"
@@ -276,17 +279,20 @@ func earlierFailures(failed []attempt) []string {
 	return notes
 }
 
-// validRetryAfter reports whether a Retry-After header is what RFC 9110 allows (seconds or an
-// HTTP date), the only forms worth repeating from a registry.
-func validRetryAfter(v string) bool {
+// parseRetryAfter reads a Retry-After header in the forms RFC 9110 allows, the only ones worth
+// repeating from a registry: delay-seconds, or an HTTP date (relative to now, 0 when past).
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" || len(v) > 40 {
-		return false
+		return 0, false
 	}
-	if _, err := strconv.ParseUint(v, 10, 32); err == nil {
-		return true
+	if s, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(s) * time.Second, true
 	}
-	_, err := http.ParseTime(v)
-	return err == nil
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
 }
 
 func joinComma(ss []string) string { return strings.Join(ss, ", ") }

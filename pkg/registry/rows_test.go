@@ -376,13 +376,16 @@ func TestDockerHubRateLimit(t *testing.T) {
 	e := newEnv(t)
 	hub := e.registry(testregistry.Config{Auth: testregistry.AuthBearer, Public: []string{"library/nginx"}}, "registry-1.docker.io")
 	push(t, hub, "library/nginx:1.27")
-	hub.SetFault(testregistry.Fault{Status: http.StatusTooManyRequests})
+	hub.SetFault(testregistry.Fault{Status: http.StatusTooManyRequests, RetryAfter: "120"})
 	c := e.checker(e.options())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	v := c.Check(ctx, Request{Image: "nginx:1.27"})
 	assertVerdict(t, v, Unverifiable, ClassRateLimited,
-		[]string{"Docker Hub rate limit hit while verifying docker.io/library/nginx:1.27", "ErrImagePull (429)", "authenticate pulls or use a mirror"}, nil)
+		[]string{"Docker Hub rate limit hit while verifying docker.io/library/nginx:1.27", "ErrImagePull (429)", "Retry-After 120", "authenticate pulls or use a mirror"}, nil)
+	if v.RetryAfter != 2*time.Minute {
+		t.Errorf("RetryAfter = %s, want the registry's 2m0s", v.RetryAfter)
+	}
 	if n := hub.Count(testregistry.KindManifestHead); n != 1 {
 		t.Errorf("manifest HEADs = %d, want 1: a 429 is never retried", n)
 	}

@@ -119,6 +119,9 @@ type Verdict struct {
 	// Notes are findings that do not change the outcome (tag ignored because a digest is given,
 	// a rejected credential before the one that worked, platforms only some nodes can run).
 	Notes []string
+	// RetryAfter is how long a registry that answered 429 asked its callers to wait (its
+	// Retry-After header; 0 when it sent none or one that is not a delay or a date).
+	RetryAfter time.Duration
 	// Cached is true when the verdict came from the cache without a registry round trip.
 	Cached bool
 }

@@ -99,11 +99,13 @@ func (b *hostBudget) wait(ctx context.Context, host string) error {
 	return nil
 }
 
-// rateLimited pauses host after it answered 429, doubling the pause on each in a row.
-func (b *hostBudget) rateLimited(host string) {
+// rateLimited pauses host after it answered 429, doubling the pause on each in a row, and for
+// at least the registry's own Retry-After (0: none). Both are capped at maxBackoff, so that a
+// registry cannot stop the re-verifier's checks of its images for days.
+func (b *hostBudget) rateLimited(host string, retryAfter time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	d := min(max(b.backoff[host]*2, minBackoff), maxBackoff)
+	d := min(max(b.backoff[host]*2, minBackoff, retryAfter), maxBackoff)
 	b.backoff[host] = d
 	b.pausedU[host] = b.clock.Now().Add(d)
 }

@@ -141,7 +141,7 @@ func (c *ScanChecker) ask(ctx context.Context, host string, req registry.Request
 	v := c.engine.Check(ctx, req)
 	c.metrics.request(v)
 	if v.Class == registry.ClassRateLimited {
-		c.budget.rateLimited(host)
+		c.budget.rateLimited(host, v.RetryAfter)
 	} else if v.Outcome == registry.Pullable || v.Outcome == registry.NotPullable {
 		c.budget.answered(host)
 	}

@@ -74,6 +74,21 @@ func TestScanCheckerBacksOffARateLimitedHostOnly(t *testing.T) {
 	}
 }
 
+// TestScanCheckerHonoursRetryAfter: the registry's own Retry-After, when longer than the
+// back-off, is how long its host waits.
+func TestScanCheckerHonoursRetryAfter(t *testing.T) {
+	engine := &countingEngine{verdicts: map[string]registry.Verdict{
+		"slow.example.com/a:1": {Outcome: registry.Unverifiable, Class: registry.ClassRateLimited, RetryAfter: 3 * time.Minute}}}
+	clock := newFakeClock()
+	m, _ := NewMetrics(nil)
+	c := newScanChecker(engine, newHostBudget(clock, Rate{QPS: 5, Burst: 10}, nil), m)
+	c.Check(context.Background(), registry.Request{Image: "slow.example.com/a:1"})
+	c.Check(context.Background(), registry.Request{Image: "slow.example.com/b:1"})
+	if clock.total() != 3*time.Minute {
+		t.Errorf("the rate-limited host waited %s, want its Retry-After 3m0s", clock.total())
+	}
+}
+
 func TestTriggeredChecksReuseOnlyFreshVerdicts(t *testing.T) {
 	req := registry.Request{Image: "reg.example.com/a:1"}
 	tests := map[string]struct {
