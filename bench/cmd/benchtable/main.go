@@ -331,8 +331,11 @@ func (t *table) fanOut(ctx context.Context, c *bench.Cluster, rtt time.Duration)
 		row.Err = err
 		return row
 	}
-	row.Result = fmt.Sprintf("10-image pod p50 %s", dur(r.Pod.P50()))
-	row.Baseline = fmt.Sprintf("slowest of 10 one-image pods p50 %s (all 10 in series: %s)", dur(r.Slowest.P50()), dur(r.Sum.P50()))
+	pod, single := r.PerImage(r.PodCPU), r.PerImage(r.SingleCPU)
+	row.Result = fmt.Sprintf("10-image pod p50 %s; CPU per image: this process (engine, bed front, token service) %s, registry %s; machine %.2f CPUs busy",
+		dur(r.Pod.P50()), dur(pod.Self), dur(pod.Registry), r.PodCPU.Cores())
+	row.Baseline = fmt.Sprintf("slowest of 10 one-image pods p50 %s (all 10 in series: %s); CPU per one-image pod: this process %s, registry %s; machine %.2f CPUs busy",
+		dur(r.Slowest.P50()), dur(r.Sum.P50()), dur(single.Self), dur(single.Registry), r.SingleCPU.Cores())
 	row.Ratio = fmt.Sprintf("%.2f", r.Ratio())
 	row.Met = r.Ratio() <= 1.5
 	return row
