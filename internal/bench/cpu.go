@@ -3,9 +3,9 @@ package bench
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -33,14 +33,18 @@ type cpuSample struct {
 	self, registry, machine time.Duration
 }
 
-// sampleCPU reads the processes' on-CPU time from /proc/<pid>/task/*/schedstat (nanoseconds,
-// every thread) and the machine's busy time from /proc/stat.
+// sampleCPU reads this process's CPU time from getrusage (microseconds), the registry's from
+// /proc/<pid>/stat and the machine's busy time from /proc/stat (both in ticks of 10 ms: over
+// many windows the rounding averages out). Each is one read: a sample costs tens of
+// microseconds, not the milliseconds of reading every thread's /proc/<pid>/task/*/schedstat.
 func sampleCPU(registryPID int) (cpuSample, error) {
 	s := cpuSample{at: time.Now()}
-	var err error
-	if s.self, err = processCPU(os.Getpid()); err != nil {
-		return s, err
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return s, fmt.Errorf("getrusage: %w", err)
 	}
+	s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var err error
 	if s.registry, err = processCPU(registryPID); err != nil {
 		return s, err
 	}
@@ -56,32 +60,40 @@ func (u *CPUUse) add(a, b cpuSample) {
 	u.Machine += b.machine - a.machine
 }
 
-// processCPU sums the on-CPU time of every thread of pid. A thread that exits between the
-// listing and the read is left out: Go runtimes keep their threads.
+// userHZ is the unit of /proc's CPU counters: USER_HZ, 100 on every Linux architecture Go
+// supports.
+const userHZ = 100
+
+func ticks(field string) (time.Duration, error) {
+	n, err := strconv.ParseInt(field, 10, 64)
+	return time.Duration(n) * time.Second / userHZ, err
+}
+
+// processCPU is the user and system time of every thread of pid (/proc/<pid>/stat utime and
+// stime, fields 14 and 15).
 func processCPU(pid int) (time.Duration, error) {
-	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	if err != nil || len(stats) == 0 {
-		return 0, fmt.Errorf("reading the CPU time of process %d: no /proc/%d/task/*/schedstat", pid, pid)
+	path := fmt.Sprintf("/proc/%d/stat", pid)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("reading the CPU time of process %d: %w", pid, err)
 	}
+	// The command name (field 2) may hold spaces; the fields after it start past its ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("%s: %q has no utime and stime", path, b)
+	}
+	// fields[0] is field 3 (state): utime and stime are fields[11] and fields[12].
 	var total time.Duration
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		first, _, _ := strings.Cut(string(b), " ")
-		ns, err := strconv.ParseInt(first, 10, 64)
+	for _, f := range fields[11:13] {
+		d, err := ticks(f)
 		if err != nil {
 			return 0, fmt.Errorf("parsing %s: %w", path, err)
 		}
-		total += time.Duration(ns)
+		total += d
 	}
 	return total, nil
 }
-
-// userHZ is the unit of /proc/stat's counters: USER_HZ, 100 on every Linux architecture Go
-// supports.
-const userHZ = 100
 
 // machineCPU is the busy time of all CPUs (user, nice, system, irq, softirq, steal) since boot.
 func machineCPU() (time.Duration, error) {
@@ -94,14 +106,14 @@ func machineCPU() (time.Duration, error) {
 	if len(fields) < 9 || fields[0] != "cpu" {
 		return 0, fmt.Errorf("/proc/stat starts with %q, want the cpu line", line)
 	}
-	var ticks int64
+	var total time.Duration
 	// user nice system idle iowait irq softirq steal: all but idle and iowait.
 	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		n, err := strconv.ParseInt(fields[i], 10, 64)
+		d, err := ticks(fields[i])
 		if err != nil {
 			return 0, fmt.Errorf("parsing /proc/stat field %d %q: %w", i, fields[i], err)
 		}
-		ticks += n
+		total += d
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return total, nil
 }
