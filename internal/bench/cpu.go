@@ -77,10 +77,14 @@ func processCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the CPU time of process %d: %w", pid, err)
 	}
-	// The command name (field 2) may hold spaces; the fields after it start past its ')'.
+	// The command name (field 2) may hold spaces and parentheses; the fields after it start
+	// past its last ')'.
 	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: %q has no command name", path, b)
+	}
 	fields := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(fields) < 13 {
+	if len(fields) < 13 {
 		return 0, fmt.Errorf("%s: %q has no utime and stime", path, b)
 	}
 	// fields[0] is field 3 (state): utime and stime are fields[11] and fields[12].
