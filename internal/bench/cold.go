@@ -136,6 +136,15 @@ type FanOutResult struct {
 	Slowest Latencies
 	// Sum is the sum of the single-image admissions: what a serial check would take.
 	Sum Latencies
+	// PodCPU and SingleCPU are the CPU time used while the handler answered the measured
+	// n-image pods and the one-image pods, summed over the iterations.
+	PodCPU, SingleCPU CPUUse
+}
+
+// PerImage is u per image checked: u summed over the measured iterations of n images.
+func (r FanOutResult) PerImage(u CPUUse) CPUUse {
+	d := time.Duration(max(len(r.Pod)*r.Images, 1))
+	return CPUUse{Wall: u.Wall / d, Self: u.Self / d, Registry: u.Registry / d, Machine: u.Machine / d}
 }
 
 // Ratio is the pod's median over the median of the slowest single check (target <= 1.5).
@@ -171,7 +180,10 @@ func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int, rtt time
 		secret = c.pullSecret(front.Host)
 	}
 	opts := engineOptions(c.Bed.LoopbackCAFile())
-	admit := func(images ...string) (time.Duration, error) {
+	registryPID := c.Bed.Registry.PID()
+	// admit answers a pod running images on a fresh engine, adding the CPU time the answer
+	// took to use unless it is nil.
+	admit := func(use *CPUUse, images ...string) (time.Duration, error) {
 		checker, err := registry.New(opts)
 		if err != nil {
 			return 0, err
@@ -186,22 +198,38 @@ func (c *Cluster) MeasureFanOut(ctx context.Context, n, iterations int, rtt time
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+		before, err := sampleCPU(registryPID)
+		if err != nil {
+			return 0, err
+		}
+		// The latency excludes the samples' reads of /proc; the CPU windows include them.
 		start := time.Now()
 		resp := h.Handle(cctx, req)
 		took := time.Since(start)
+		after, err := sampleCPU(registryPID)
+		if err != nil {
+			return 0, err
+		}
+		if use != nil {
+			use.add(before, after)
+		}
 		if !resp.Allowed || len(resp.Warnings) > 0 {
 			return 0, fmt.Errorf("admission of %d images: allowed=%v %v %q", len(images), resp.Allowed, resp.Result, resp.Warnings)
 		}
 		return took, nil
 	}
 	for i := range iterations + 1 {
-		pod, err := admit(images...)
+		podCPU, singleCPU := &res.PodCPU, &res.SingleCPU
+		if i == 0 {
+			podCPU, singleCPU = nil, nil // warm-up
+		}
+		pod, err := admit(podCPU, images...)
 		if err != nil {
 			return res, err
 		}
 		var slowest, sum time.Duration
 		for _, image := range images {
-			d, err := admit(image)
+			d, err := admit(singleCPU, image)
 			if err != nil {
 				return res, err
 			}

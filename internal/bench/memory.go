@@ -103,9 +103,7 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 	if err != nil {
 		return MemoryResult{}, fmt.Errorf("creating the registry engine: %w", err)
 	}
-	// Images spread over 100 repositories, as a cluster's images spread over a few registries'
-	// repositories with many tags each.
-	image := func(i int) string { return fmt.Sprintf("%s/team/app-%02d:build-%06d", host, i%100, i) }
+	image := func(i int) string { return cacheImage(host, i) }
 	check := func(i int) (registry.Verdict, error) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -169,6 +167,13 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 	res.HeapInuse = ms.HeapInuse
 	runtime.KeepAlive(checker)
 	return res, nil
+}
+
+// cacheImage is the i-th distinct image of a cache fill on host: images spread over 100
+// repositories, as a cluster's images spread over a few registries' repositories with many
+// tags each.
+func cacheImage(host string, i int) string {
+	return fmt.Sprintf("%s/team/app-%02d:build-%06d", host, i%100, i)
 }
 
 func liveHeap() uint64 {

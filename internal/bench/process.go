@@ -27,10 +27,11 @@ type WebhookProcess struct {
 func (p *WebhookProcess) PID() int { return p.cmd.Process.Pid }
 
 // SwapInWebhookBinary stops the bed's in-process webhook and starts binary with exactly the
-// arguments it ran with (same address, certificate, kubeconfig, registry trust), then waits
+// arguments it ran with (same address, certificate, kubeconfig, registry trust) and env
+// ("KEY=value", e.g. GOMEMLIMIT) added to a minimal environment, then waits
 // until the API server calls it. Names the process resolves go to the machine's resolver, so
 // only images on IP literals and localhost may be admitted while it serves.
-func (c *Cluster) SwapInWebhookBinary(ctx context.Context, binary string) (*WebhookProcess, error) {
+func (c *Cluster) SwapInWebhookBinary(ctx context.Context, binary string, env ...string) (*WebhookProcess, error) {
 	args := c.Bed.Webhook.Args
 	health := c.Bed.Webhook.HealthAddr
 	if err := c.Bed.StopWebhook(); err != nil {
@@ -45,7 +46,7 @@ func (c *Cluster) SwapInWebhookBinary(ctx context.Context, binary string) (*Webh
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A minimal environment: no proxy settings or credentials from the caller leak into it.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)

@@ -314,6 +314,10 @@ func (r *Registry) RemoteOptions(ctx context.Context, a Account) []remote.Option
 	}
 }
 
+// PID is the registry process's id, so that a benchmark can account for the CPU it uses; the
+// front and the token service run in the bed's own process.
+func (r *Registry) PID() int { return r.proc.cmd.Process.Pid }
+
 // Stop stops the registry process, its front and its token service. Stopping twice is fine.
 func (r *Registry) Stop() error {
 	r.stopOnce.Do(func() {
