@@ -131,7 +131,7 @@ chart-template: ## Build charts/cmd/template (the chart rendered as helm templat
 BENCH_DIR ?= $(BIN)/bench
 
 .PHONY: bench
-bench: tools build ## Go benchmarks (benchstat format) and the bench table of ratios against same-run baselines; about 5 minutes.
+bench: tools build ## Go benchmarks (benchstat format) and the bench table of ratios against same-run baselines; about 8 minutes.
 	@mkdir -p $(BENCH_DIR)
 	go test -run='^$$' -bench=. -benchmem -count=1 -timeout=10m ./pkg/registry/ ./bench/ | tee $(BENCH_DIR)/go-bench.txt
 	$(E2E_ENV) go run ./bench/cmd/benchtable -webhook-binary=$(WEBHOOK) | tee $(BENCH_DIR)/table.md
