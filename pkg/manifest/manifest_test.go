@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -291,4 +292,35 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = err
 	})
+}
+
+// TestParseManyDocuments: documents are parsed in parallel, yet the objects keep the file's
+// order and the error is the first broken document's, as when they were read in turn.
+func TestParseManyDocuments(t *testing.T) {
+	pod := func(i int) string { return fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-%d\n", i) }
+	const n = 100
+	var docs []string
+	for i := range n {
+		docs = append(docs, pod(i))
+	}
+	objs, err := Parse("many.yaml", []byte(strings.Join(docs, "---\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != n {
+		t.Fatalf("%d objects, want %d", len(objs), n)
+	}
+	for i, o := range objs {
+		if want := fmt.Sprintf("web-%d", i); o.Name != want || o.Line != 5*i+1 {
+			t.Errorf("object %d is %s at line %d, want %s at line %d", i, o.Name, o.Line, want, 5*i+1)
+		}
+	}
+
+	broken := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n"
+	docs[30], docs[70] = broken, broken
+	_, err = Parse("many.yaml", []byte(strings.Join(docs, "---\n")))
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Line != 5*30+1 {
+		t.Errorf("err = %v, want the ParseError of the document at line %d", err, 5*30+1)
+	}
 }
