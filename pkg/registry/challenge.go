@@ -35,18 +35,25 @@ func noteChallenge(req *http.Request, resp *http.Response) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2/" {
 		return
 	}
-	if auth := req.Header.Get("Authorization"); len(auth) >= 7 && strings.EqualFold(auth[:7], "bearer ") {
+	if isBearer(req.Header.Get("Authorization")) {
 		return
 	}
 	header := resp.Header.Values("WWW-Authenticate")
 	for _, h := range header {
-		if len(h) >= 7 && strings.EqualFold(h[:7], "bearer ") {
+		if isBearer(h) {
 			if tr := traceFrom(req.Context()); tr != nil {
 				tr.setChallenge(&lateChallenge{scheme: req.URL.Scheme, host: req.URL.Host, header: header})
 			}
 			return
 		}
 	}
+}
+
+// isBearer reports whether an Authorization or WWW-Authenticate value is of the Bearer scheme
+// (scheme names are case-insensitive, RFC 9110 §11.1).
+func isBearer(v string) bool {
+	const scheme = "bearer "
+	return len(v) >= len(scheme) && strings.EqualFold(v[:len(scheme)], scheme)
 }
 
 // handshake returns go-containerregistry's authenticated transport for repo as if the ping had

@@ -152,11 +152,10 @@ func (p *probe) unverifiable(f failure, failed []attempt) Verdict {
 			who = "Docker Hub"
 		}
 		status := f.cause
-		if ra := p.trace.RetryAfter(); ra != "" {
-			if d, ok := parseRetryAfter(ra, time.Now()); ok {
-				status += ", Retry-After " + ra
-				v.RetryAfter = d
-			}
+		ra := p.trace.RetryAfter()
+		if d, ok := parseRetryAfter(ra, time.Now()); ok {
+			status += ", Retry-After " + ra
+			v.RetryAfter = d
 		}
 		v.Detail = fmt.Sprintf("%s rate limit hit while verifying %s (%s); pods may fail with ErrImagePull (429) until it resets", who, ref.Pull, status)
 		v.Fix = "authenticate pulls or use a mirror"

@@ -209,11 +209,7 @@ func (c *Checker) probeCredential(ctx context.Context, p *probe, cred *keyring.C
 	if ok || f.status != http.StatusUnauthorized || f.tokenService {
 		return res, f, ok
 	}
-	tr := traceFrom(ctx)
-	if tr == nil {
-		return res, f, ok
-	}
-	ch := tr.takeChallenge(repo.RegistryStr())
+	ch := p.trace.takeChallenge(repo.RegistryStr())
 	if ch == nil {
 		return res, f, ok
 	}

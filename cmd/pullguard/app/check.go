@@ -305,9 +305,8 @@ func checkDistinct(ctx context.Context, checker admission.Checker, todo []pendin
 			seen[p.req] = true
 			distinct = append(distinct, p.req)
 			plats[p.req] = candidates[p.req.platforms]
-			if !slices.Contains(images[p.req.kr], p.req.image) {
-				images[p.req.kr] = append(images[p.req.kr], p.req.image)
-			}
+			// A Batch counts each repository once, whatever its images' repeats.
+			images[p.req.kr] = append(images[p.req.kr], p.req.image)
 		}
 	}
 	batches := make(map[*keyring.Keyring]*registry.Batch, len(images))
