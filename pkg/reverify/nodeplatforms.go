@@ -97,23 +97,18 @@ func (s *Scanner) nodePlatformEvents() handler.TypedEventHandler[*corev1.Node, w
 // workload whose candidates did not change costs no new registry request in this scan (its
 // check reuses the scan's verdicts, whatever their age, as the scan would: rescanSet).
 func (s *Scanner) queueAll(ctx context.Context, q workQueue, spread time.Duration) error {
-	for gvk, k := range Kinds {
-		list, err := s.list(ctx, gvk, k.newList)
-		if err != nil {
-			return err
+	items, err := s.checkedWorkloads(ctx)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		key := workloadKey{it.gvk.Kind, client.ObjectKeyFromObject(it.obj)}
+		s.rescans.add(key)
+		if spread <= 0 {
+			q.Add(key)
+			continue
 		}
-		for _, o := range list {
-			if !Checked(gvk, o) {
-				continue
-			}
-			key := workloadKey{gvk.Kind, client.ObjectKeyFromObject(o)}
-			s.rescans.add(key)
-			if spread <= 0 {
-				q.Add(key)
-				continue
-			}
-			q.AddAfter(key, time.Duration(rand.Int64N(int64(spread))))
-		}
+		q.AddAfter(key, time.Duration(rand.Int64N(int64(spread))))
 	}
 	return nil
 }

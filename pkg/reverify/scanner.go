@@ -148,30 +148,15 @@ func (s *Scanner) forget(key workloadKey) {
 	}
 }
 
-// Forget is Check for a deleted workload (its Report goes with it, by owner reference).
-func (s *Scanner) Forget(kind string, name types.NamespacedName) { s.forget(workloadKey{kind, name}) }
-
 // Scan checks every workload once, spread over spread rather than in a burst: each check
 // starts at a random point of its share of the interval, so replicas of a scan never align
 // with each other or with other clusters. The scan's de-duplication starts afresh.
 func (s *Scanner) Scan(ctx context.Context, spread time.Duration) error {
 	start := s.clock.Now()
 	s.checker.reset()
-	type item struct {
-		gvk schema.GroupVersionKind
-		obj client.Object
-	}
-	var items []item
-	for gvk, k := range Kinds {
-		list, err := s.list(ctx, gvk, k.newList)
-		if err != nil {
-			return err
-		}
-		for _, o := range list {
-			if Checked(gvk, o) {
-				items = append(items, item{gvk, o})
-			}
-		}
+	items, err := s.checkedWorkloads(ctx)
+	if err != nil {
+		return err
 	}
 	var errs []error
 	slot := time.Duration(0)
@@ -196,6 +181,29 @@ func (s *Scanner) Scan(ctx context.Context, spread time.Duration) error {
 		s.metrics.lastScan.Set(float64(s.clock.Now().Unix()))
 	}
 	return errors.Join(errs...)
+}
+
+// workload is a workload of a checked kind, as listed.
+type workload struct {
+	gvk schema.GroupVersionKind
+	obj client.Object
+}
+
+// checkedWorkloads lists every workload the re-verifier checks (Checked), of every kind.
+func (s *Scanner) checkedWorkloads(ctx context.Context) ([]workload, error) {
+	var out []workload
+	for gvk, k := range Kinds {
+		list, err := s.list(ctx, gvk, k.newList)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range list {
+			if Checked(gvk, o) {
+				out = append(out, workload{gvk, o})
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *Scanner) list(ctx context.Context, gvk schema.GroupVersionKind, newList func() client.ObjectList) ([]client.Object, error) {

@@ -2,19 +2,12 @@ package app
 
 import (
 	"github.com/spf13/pflag"
-
-	"github.com/pullguard/pullguard/pkg/config"
 )
 
 // configKind is the kind of the --config file of the webhook and of `webhook reverify`. Its keys
 // are the flags' keys (see addFlags and package config); README.md's Configuration section shows
 // one.
 const configKind = "WebhookConfiguration"
-
-// loadConfigFile applies the WebhookConfiguration file at path onto o, through o's flags.
-func loadConfigFile(path string, o *Options) error {
-	return config.LoadFile(path, configKind, fileFlagSet(o))
-}
 
 // fileFlagSet is newFlagSet(o) plus the re-verifier's section bound to a value nobody reads:
 // the webhook and the re-verifier share one file (the chart mounts one ConfigMap into both), so

@@ -476,7 +476,7 @@ func TestFlagsWinOverConfigFile(t *testing.T) {
 func TestConfigFileEmptyListClearsDefault(t *testing.T) {
 	o := DefaultOptions()
 	o.Admission.ExemptNamespaces = []string{"from-default"}
-	if err := loadConfigFile(writeFile(t, header+"admission:\n  exemptNamespaces: []\n"), &o); err != nil {
+	if err := config.LoadFile(writeFile(t, header+"admission:\n  exemptNamespaces: []\n"), configKind, fileFlagSet(&o)); err != nil {
 		t.Fatal(err)
 	}
 	if o.Admission.ExemptNamespaces == nil || len(o.Admission.ExemptNamespaces) != 0 {
