@@ -190,30 +190,36 @@ func newScheme(add ...func(*k8sruntime.Scheme) error) (*k8sruntime.Scheme, error
 // webhook never holds every secret of the cluster in memory), and the hardened webhook server,
 // serving certs' certificate when it is not nil (--self-managed-certs).
 func managerOptions(opts Options, scheme *k8sruntime.Scheme, certs *selfManagedCerts) ctrl.Options {
+	o := baseManagerOptions(opts, scheme, admission.InformerOptions(), admission.UncachedObjects())
+	o.WebhookServer = webhook.NewServer(webhook.Options{
+		Host:    opts.BindAddress,
+		Port:    opts.Port,
+		CertDir: opts.CertDir,
+		TLSOpts: webhookTLSOptions(opts, certs),
+	})
+	return o
+}
+
+// baseManagerOptions is what the webhook's and the re-verifier's managers share: managed fields
+// stripped from cached objects, only the informers byObject names (the programs register every
+// informer they read at setup; any other cached read fails instead of silently starting a
+// cluster-wide watch), uncached read one by one, /metrics, the health probes and the shutdown
+// timeout. No leader election.
+func baseManagerOptions(opts Options, scheme *k8sruntime.Scheme, byObject map[client.Object]cache.ByObject, uncached []client.Object) ctrl.Options {
 	shutdown := opts.GracefulShutdownTimeout
 	return ctrl.Options{
 		Scheme: scheme,
 		Cache: cache.Options{
-			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         admission.InformerOptions(),
-			// admission.Setup registers the informers it reads from (Namespace metadata,
-			// slimmed Nodes). Any other cached read fails instead of silently starting a
-			// cluster-wide watch.
+			DefaultTransform:            cache.TransformStripManagedFields(),
+			ByObject:                    byObject,
 			ReaderFailOnMissingInformer: true,
 		},
 		Client: client.Options{
-			Cache: &client.CacheOptions{DisableFor: admission.UncachedObjects()},
+			Cache: &client.CacheOptions{DisableFor: uncached},
 		},
 		Metrics:                 metricsServerOptions(opts),
 		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
-		LeaderElection:          false,
 		GracefulShutdownTimeout: &shutdown,
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host:    opts.BindAddress,
-			Port:    opts.Port,
-			CertDir: opts.CertDir,
-			TLSOpts: webhookTLSOptions(opts, certs),
-		}),
 	}
 }
 

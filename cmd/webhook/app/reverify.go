@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -219,32 +218,17 @@ func reverifyInformerObjects() []client.Object {
 // cache (a cluster running Kyverno holds many Reports that are not pullguard's), and /metrics as
 // the webhook serves it.
 func reverifyManagerOptions(opts ReverifyOptions, scheme *k8sruntime.Scheme) ctrl.Options {
-	shutdown := opts.GracefulShutdownTimeout
 	byObject := admission.InformerOptions()
 	maps.Copy(byObject, reverify.InformerOptions())
-	return ctrl.Options{
-		Scheme: scheme,
-		Cache: cache.Options{
-			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         byObject,
-			// Every informer is registered at setup; any other cached read fails instead of
-			// silently starting a cluster-wide watch.
-			ReaderFailOnMissingInformer: true,
-		},
-		Client: client.Options{
-			Cache: &client.CacheOptions{DisableFor: append(admission.UncachedObjects(), &openreports.Report{})},
-		},
-		Metrics:                 metricsServerOptions(opts.Options),
-		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
-		LeaderElection:          opts.LeaderElect,
-		LeaderElectionID:        ReverifyLeaseName,
-		LeaderElectionNamespace: opts.LeaderElectionNamespace,
-		// A replica that stops hands the Lease over at once rather than after its duration.
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       &shutdown,
-		// controller-runtime refuses a second controller of a name in one process, for the
-		// sake of its metrics; the binary runs one manager, but Main runs again in the same
-		// process in tests and `make demo`, after the first one stopped.
-		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-	}
+	o := baseManagerOptions(opts.Options, scheme, byObject, append(admission.UncachedObjects(), &openreports.Report{}))
+	o.LeaderElection = opts.LeaderElect
+	o.LeaderElectionID = ReverifyLeaseName
+	o.LeaderElectionNamespace = opts.LeaderElectionNamespace
+	// A replica that stops hands the Lease over at once rather than after its duration.
+	o.LeaderElectionReleaseOnCancel = true
+	// controller-runtime refuses a second controller of a name in one process, for the sake of
+	// its metrics; the binary runs one manager, but Main runs again in the same process in tests
+	// and `make demo`, after the first one stopped.
+	o.Controller = ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}
+	return o
 }

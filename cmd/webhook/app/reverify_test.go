@@ -115,19 +115,24 @@ func TestReverifyRejectsInvalidOptions(t *testing.T) {
 	tests := map[string]struct {
 		args []string
 		want []string
+		// file, when set, is written and named by a --config flag added to args.
+		file string
 	}{
-		"interval too short": {[]string{"--scan-interval=10ms"}, []string{"--scan-interval", "reverify.scanInterval"}},
-		"unexpanded namespace": {[]string{"--leader-election-namespace=$(POD_NAMESPACE)"},
-			[]string{"--leader-election-namespace", "reverify.leaderElectionNamespace"}},
-		"zero host budget":   {[]string{"--reverify-host-qps=0"}, []string{"--reverify-host-qps"}},
-		"webhook's rules":    {[]string{"--max-budget=45s"}, []string{"--max-budget"}},
-		"positional":         {[]string{"scan"}, []string{"unexpected arguments"}},
-		"unknown flag":       {[]string{"--scan-intervall=1h"}, []string{"--scan-intervall"}},
-		"file of wrong type": {[]string{"--config=" + writeFileOnce(header+"reverify:\n  scanInterval: 5\n")}, []string{"reverify.scanInterval"}},
-		"file's unknown key": {[]string{"--config=" + writeFileOnce(header+"reverify:\n  interval: 1h\n")}, []string{`"reverify.interval"`}},
+		"interval too short": {args: []string{"--scan-interval=10ms"}, want: []string{"--scan-interval", "reverify.scanInterval"}},
+		"unexpanded namespace": {args: []string{"--leader-election-namespace=$(POD_NAMESPACE)"},
+			want: []string{"--leader-election-namespace", "reverify.leaderElectionNamespace"}},
+		"zero host budget":   {args: []string{"--reverify-host-qps=0"}, want: []string{"--reverify-host-qps"}},
+		"webhook's rules":    {args: []string{"--max-budget=45s"}, want: []string{"--max-budget"}},
+		"positional":         {args: []string{"scan"}, want: []string{"unexpected arguments"}},
+		"unknown flag":       {args: []string{"--scan-intervall=1h"}, want: []string{"--scan-intervall"}},
+		"file of wrong type": {file: header + "reverify:\n  scanInterval: 5\n", want: []string{"reverify.scanInterval"}},
+		"file's unknown key": {file: header + "reverify:\n  interval: 1h\n", want: []string{`"reverify.interval"`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			if tc.file != "" {
+				tc.args = append(tc.args, "--config="+writeFile(t, tc.file))
+			}
 			_, err := parseReverifyArgs(tc.args)
 			if err == nil {
 				t.Fatalf("parseReverifyArgs(%q) = nil error", tc.args)
@@ -139,20 +144,6 @@ func TestReverifyRejectsInvalidOptions(t *testing.T) {
 			}
 		})
 	}
-}
-
-// writeFileOnce writes content to a file that lives as long as the test binary's temp dir
-// (the table above is built before any t exists).
-func writeFileOnce(content string) string {
-	f, err := os.CreateTemp("", "pullguard-reverify-*.yaml")
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(content); err != nil {
-		panic(err)
-	}
-	return f.Name()
 }
 
 // TestWebhookAcceptsTheReverifySection: the chart mounts one config file into the webhook and
