@@ -91,7 +91,7 @@ func (b *Bed) WaitReport(ctx context.Context, ns, kind, name, want string) error
 		var r openreports.Report
 		if err == nil && res.ExitCode == 0 && json.Unmarshal([]byte(res.Output), &r) == nil {
 			last = fmt.Sprintf("%d/%d/%d", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail)
-			if worstOf(r.Summary.Pass, r.Summary.Warn, r.Summary.Fail) == want {
+			if string(Worst(&r)) == want {
 				return nil
 			}
 		}
@@ -103,13 +103,17 @@ func (b *Bed) WaitReport(ctx context.Context, ns, kind, name, want string) error
 	}
 }
 
-func worstOf(pass, warn, fail int) string {
+// Worst is a Report's overall result as its summary counts it: fail if any result fails, else
+// warn if any warns, else pass if any passes; "" for a nil or empty Report.
+func Worst(r *openreports.Report) openreports.Result {
 	switch {
-	case fail > 0:
+	case r == nil:
+		return ""
+	case r.Summary.Fail > 0:
 		return "fail"
-	case warn > 0:
+	case r.Summary.Warn > 0:
 		return "warn"
-	case pass > 0:
+	case r.Summary.Pass > 0:
 		return "pass"
 	}
 	return ""
