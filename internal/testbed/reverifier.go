@@ -141,13 +141,11 @@ func (b *Bed) StartReverifier(ctx context.Context, opts ReverifierOptions) (*InP
 		return nil, fmt.Errorf("the re-verifier's Deployment has no container")
 	}
 	c := d.Spec.Template.Spec.Containers[0]
-	user := opts.User
-	var groups []string
+	user, groups := opts.User, []string(nil)
 	if user == "" {
-		user = "system:serviceaccount:" + d.Namespace + ":" + d.Spec.Template.Spec.ServiceAccountName
-		groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + d.Namespace}
+		user, groups = serviceAccount(d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 	}
-	kubeconfig, err := b.ControlPlane.UserKubeconfig(user, groups...)
+	local, err := b.localArgs(user, groups)
 	if err != nil {
 		return nil, err
 	}
@@ -155,12 +153,7 @@ func (b *Bed) StartReverifier(ctx context.Context, opts ReverifierOptions) (*InP
 		return nil, fmt.Errorf("the re-verifier's container runs %q, not %s", c.Args, app.ReverifyCommand)
 	}
 	args := expandEnvRefs(c.Args, c.Env, d.Namespace)
-	args = append(args,
-		"--kubeconfig="+kubeconfig,
-		"--allow-private-registries=127.0.0.1,localhost",
-		"--registry-ca-file="+b.tls.CAFile,
-		"--graceful-shutdown-timeout=5s",
-	)
+	args = append(append(args, local...), "--graceful-shutdown-timeout=5s")
 	dir, err := os.MkdirTemp(b.Dir, "reverifier-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the re-verifier directory: %w", err)
