@@ -3,12 +3,12 @@ package reverify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullguard/pullguard/internal/bench"
+	"github.com/pullguard/pullguard/internal/testbed"
 	"github.com/pullguard/pullguard/internal/testbed/bedtest"
 	"github.com/pullguard/pullguard/pkg/admission"
 	"github.com/pullguard/pullguard/pkg/reverify"
@@ -78,9 +79,9 @@ type workload struct{ kind, name string }
 
 func (w workload) String() string { return w.kind + "/" + w.name }
 
-var (
-	deploymentKind = appsv1.SchemeGroupVersion.WithKind("Deployment").Kind
-	cronJobKind    = batchv1.SchemeGroupVersion.WithKind("CronJob").Kind
+const (
+	deploymentKind = "Deployment"
+	cronJobKind    = "CronJob"
 )
 
 // report reads w's Report in ns (nil when there is none yet).
@@ -97,34 +98,25 @@ func report(ctx context.Context, t *testing.T, ns string, w workload) *openrepor
 	return r
 }
 
-// worst is a Report's overall result, as its summary counts it.
-func worst(r *openreports.Report) openreports.Result {
-	switch {
-	case r.Summary.Fail > 0:
-		return "fail"
-	case r.Summary.Warn > 0:
-		return "warn"
-	case r.Summary.Pass > 0:
-		return "pass"
-	}
-	return ""
-}
-
 // waitReport waits until w's Report says want, and returns it.
 func waitReport(t *testing.T, ns string, w workload, want openreports.Result) *openreports.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	var last *openreports.Report
+	return waitReportWithin(t, waitTimeout, ns, w, want)
+}
+
+// waitReportWithin waits up to d until w's Report says one of want, and returns it.
+func waitReportWithin(t *testing.T, d time.Duration, ns string, w workload, want ...openreports.Result) *openreports.Report {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
-		if last = report(ctx, t, ns, w); last != nil && worst(last) == want {
-			return last
+		r := report(t.Context(), t, ns, w)
+		if r != nil && slices.Contains(want, testbed.Worst(r)) {
+			return r
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the Report of %s did not turn %s within %s; last: %s", w, want, waitTimeout, describe(last))
-		case <-time.After(250 * time.Millisecond):
+		if time.Now().After(deadline) {
+			t.Fatalf("the Report of %s did not turn %v within %s; last: %s", w, want, d, describe(r))
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -133,9 +133,9 @@ func TestRateLimitedRegistryNeverFails(t *testing.T) {
 		r := report(ctx, t, ns, w)
 		switch {
 		case r == nil:
-		case worst(r) == "fail":
+		case testbed.Worst(r) == "fail":
 			t.Fatalf("a rate-limited registry turned the Report to fail: %s", describe(r))
-		case worst(r) == "warn":
+		case testbed.Worst(r) == "warn":
 			sawWarn = true
 		}
 		select {

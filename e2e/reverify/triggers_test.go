@@ -80,26 +80,6 @@ func swapReverifier(t *testing.T, args []string) {
 	restart(args)
 }
 
-// waitReportWithin is waitReport with a shorter bound.
-func waitReportWithin(t *testing.T, d time.Duration, ns string, w workload, want ...string) string {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		r := report(t.Context(), t, ns, w)
-		if r != nil {
-			for _, res := range want {
-				if string(worst(r)) == res {
-					return res
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Report of %s did not turn %v within %s; last: %s", w, want, d, describe(r))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // TestTriggers (not parallel: it runs its own re-verifier, whose scan is an hour away): a new
 // workload is checked when it is created; its pull secret rotated to a wrong password turns it to
 // fail at once; a node of a new platform under an amd64-only image turns a workload that may
@@ -170,14 +150,14 @@ func TestTriggers(t *testing.T) {
 			}
 			defer remove(n.Name)
 		}
-		got := waitReportWithin(t, triggerWait, ns, anywhere, "warn", "fail")
+		got := testbed.Worst(waitReportWithin(t, triggerWait, ns, anywhere, "warn", "fail"))
 		r := report(ctx, t, ns, anywhere)
 		t.Logf("with an untainted s390x node, the amd64-only workload that may land there is %s: %s", got, describe(r))
 		if desc := r.Results[0].Description; !strings.Contains(desc, "linux/s390x") || strings.Contains(desc, "riscv64") {
 			t.Errorf("the Report names %q, want the untainted node's platform only", desc)
 		}
-		if r := report(ctx, t, ns, onAMD64); worst(r) != "pass" {
-			t.Errorf("the workload pinned to amd64 is %s: %s", worst(r), describe(r))
+		if r := report(ctx, t, ns, onAMD64); testbed.Worst(r) != "pass" {
+			t.Errorf("the workload pinned to amd64 is %s: %s", testbed.Worst(r), describe(r))
 		}
 		remove(open.Name)
 		waitReportWithin(t, triggerWait, ns, anywhere, "pass")

@@ -251,13 +251,8 @@ func explain(ctx context.Context, out io.Writer, bed *testbed.Bed, ns string) er
 	}
 	fmt.Fprintf(out, "=== pullguard explain: a pod of web-typo's image in the warn namespace, as its ReplicaSet would create it on %s\n", spec.NodeName)
 	fmt.Fprintf(out, "$ kubectl apply -n %s -f pod.yaml\n", ns)
-	res, err := bed.Kubectl.Run(ctx, manifest, "apply", "-n", ns, "-f", "-")
-	if err != nil {
-		return err
-	}
-	fmt.Fprint(out, res.Output)
-	if res.ExitCode != 0 {
-		return fmt.Errorf("kubectl apply of the pod to explain: exit %d", res.ExitCode)
+	if err := kubectl(ctx, out, bed, manifest, "apply", "-n", ns, "-f", "-"); err != nil {
+		return fmt.Errorf("applying the pod to explain: %w", err)
 	}
 	created, err := bed.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -139,20 +140,35 @@ func sub(a, b testbed.Requests) testbed.Requests {
 
 // fanOut calls f(i) for i in [0, n) from workers goroutines.
 func (c *Cluster) fanOut(n, workers int, f func(int)) {
-	jobs := make(chan int, n)
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
+	_ = parallel(context.Background(), 0, n, min(workers, n), func(i int) error {
+		f(i)
+		return nil
+	})
+}
+
+// parallel calls f(i) for i in [from, n) in order of i from workers goroutines, until f
+// returns an error or ctx ends; it returns the first error of f, else ctx's.
+func parallel(ctx context.Context, from, n, workers int, f func(i int) error) error {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var firstErr error
+	var once sync.Once
 	var wg sync.WaitGroup
-	for range min(workers, n) {
+	for range workers {
 		wg.Go(func() {
-			for i := range jobs {
-				f(i)
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				if err := f(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
 }
 
 // tagImage pushes one image to repo and tags it n times (cold-0, cold-1, …), which costs the

@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -120,26 +119,10 @@ func MeasureCacheMemory(ctx context.Context, n int) (MemoryResult, error) {
 	debug.FreeOSMemory()
 	res.StartRSS, _ = processRSS(os.Getpid())
 	start := time.Now()
-	var next atomic.Int64
-	next.Store(1)
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				if _, err := check(i); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return res, firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	if err := parallel(ctx, 1, n, 32, func(i int) error {
+		_, err := check(i)
+		return err
+	}); err != nil {
 		return res, err
 	}
 	res.Took = time.Since(start)

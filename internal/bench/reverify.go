@@ -101,7 +101,7 @@ func MeasureReverifyScan(ctx context.Context, workloads, images int, hostQPS flo
 	}
 	cached := &workloadCache{deployments: make([]appsv1.Deployment, 0, workloads)}
 	for i := range workloads {
-		d := Deployment(reverifyNamespace, fmt.Sprintf("app-%05d", i), []string{fmt.Sprintf("%s/team/app-%02d:build-%06d", host, i%images%100, i%images)})
+		d := Deployment(reverifyNamespace, fmt.Sprintf("app-%05d", i), []string{cacheImage(host, i%images)})
 		d.UID = types.UID(fmt.Sprintf("uid-%05d", i))
 		o, err := slim(d)
 		if err != nil {
@@ -125,7 +125,8 @@ func MeasureReverifyScan(ctx context.Context, workloads, images int, hostQPS flo
 	if err != nil {
 		return res, err
 	}
-	h, err := admission.NewHandler(admission.DefaultConfig(), checker, api, noNodes{newInformerReader([]string{reverifyNamespace}, nil)}, nil)
+	// No Node: candidate platforms are unknown, and the engine skips the platform check.
+	h, err := admission.NewHandler(admission.DefaultConfig(), checker, api, newInformerReader([]string{reverifyNamespace}, nil), nil)
 	if err != nil {
 		return res, err
 	}
@@ -204,15 +205,4 @@ func (r *reportSink) Create(_ context.Context, obj client.Object, _ ...client.Cr
 		r.failed++
 	}
 	return nil
-}
-
-// noNodes is the handler's informer reader with no Node in the cluster: candidate platforms
-// are unknown, and the engine skips the platform check.
-type noNodes struct{ *informerReader }
-
-func (r noNodes) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	if _, ok := list.(*corev1.NodeList); ok {
-		return nil
-	}
-	return r.informerReader.List(ctx, list, opts...)
 }

@@ -207,13 +207,34 @@ func (b *Bed) StartRegistry(ctx context.Context, auth Auth) (*Registry, Images, 
 	return r, imgs, nil
 }
 
+// serviceAccount is the user and groups the API server authenticates the ServiceAccount
+// ns/name's token as.
+func serviceAccount(ns, name string) (user string, groups []string) {
+	return "system:serviceaccount:" + ns + ":" + name, []string{"system:serviceaccounts", "system:serviceaccounts:" + ns}
+}
+
+// localArgs are the flags that run a shipped component in this process against the bed: a
+// kubeconfig as user (in groups), the loopback registries allowlisted and their CA trusted.
+func (b *Bed) localArgs(user string, groups []string) ([]string, error) {
+	kubeconfig, err := b.ControlPlane.UserKubeconfig(user, groups...)
+	if err != nil {
+		return nil, err
+	}
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		// The registry's host and its token realm's host: what a user with a registry on a
+		// private address would allowlist.
+		"--allow-private-registries=127.0.0.1,localhost",
+		"--registry-ca-file=" + b.tls.CAFile,
+	}, nil
+}
+
 // StartWebhook starts the webhook in-process with the shipped Deployment's args, its
 // ServiceAccount's identity (so the shipped RBAC is what it gets), the loopback registries
 // allowlisted and their CA trusted, points the webhook configuration at it and waits until the
 // API server calls it.
 func (b *Bed) StartWebhook(ctx context.Context, extraArgs ...string) error {
-	saUser := "system:serviceaccount:" + b.Deployed.Namespace + ":" + b.Deployed.ServiceAccount
-	kubeconfig, err := b.ControlPlane.UserKubeconfig(saUser, "system:serviceaccounts", "system:serviceaccounts:"+b.Deployed.Namespace)
+	local, err := b.localArgs(serviceAccount(b.Deployed.Namespace, b.Deployed.ServiceAccount))
 	if err != nil {
 		return err
 	}
@@ -221,12 +242,7 @@ func (b *Bed) StartWebhook(ctx context.Context, extraArgs ...string) error {
 	if err != nil {
 		return fmt.Errorf("creating the webhook directory: %w", err)
 	}
-	args := append(append([]string{}, b.Deployed.Args...),
-		"--kubeconfig="+kubeconfig,
-		// The registry's host and its token realm's host: what a user with a registry on a
-		// private address would allowlist.
-		"--allow-private-registries=127.0.0.1,localhost",
-		"--registry-ca-file="+b.tls.CAFile,
+	args := append(append(append([]string{}, b.Deployed.Args...), local...),
 		// The API server presents its admission client certificate: a trusted caller.
 		"--client-ca-file="+b.ControlPlane.WebhookClientCAFile,
 	)

@@ -104,45 +104,35 @@ func fileTail(path string, n int) string {
 // process returned. The child that binds it may lose a race with another process; callers retry
 // the start in that case.
 func FreePort() (int, error) {
-	ports, err := FreePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ports[0], nil
-}
-
-// handedOut holds every port FreePorts returned: the kernel hands a closed port out again, so
-// two ports picked one after the other for one program (its webhook, health and metrics
-// listeners) were once the same.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// FreePorts returns n distinct loopback ports that were free a moment ago and that no earlier
-// call in this process returned.
-func FreePorts(n int) ([]int, error) {
 	handedOut.Lock()
 	defer handedOut.Unlock()
-	ports := make([]int, 0, n)
-	for tries := 0; len(ports) < n; tries++ {
+	for tries := 0; ; tries++ {
 		if tries == 1000 {
-			return nil, fmt.Errorf("finding a free port: %d tries gave only ports handed out before", tries)
+			return 0, fmt.Errorf("finding a free port: %d tries gave only ports handed out before", tries)
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
+			return 0, fmt.Errorf("finding a free port: %w", err)
 		}
+		// Every try's listener stays open until a port is chosen: the kernel cannot offer a
+		// port handed out before twice in one call.
 		defer l.Close()
 		port := l.Addr().(*net.TCPAddr).Port
 		if handedOut.ports[port] {
 			continue
 		}
 		handedOut.ports[port] = true
-		ports = append(ports, port)
+		return port, nil
 	}
-	return ports, nil
 }
+
+// handedOut holds every port FreePort returned: the kernel hands a closed port out again, so
+// two ports picked one after the other for one program (its webhook, health and metrics
+// listeners) were once the same.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 func loopbackAddr(port int) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))

@@ -91,7 +91,7 @@ func (b *Bed) WaitReport(ctx context.Context, ns, kind, name, want string) error
 		var r openreports.Report
 		if err == nil && res.ExitCode == 0 && json.Unmarshal([]byte(res.Output), &r) == nil {
 			last = fmt.Sprintf("%d/%d/%d", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail)
-			if worstOf(r.Summary.Pass, r.Summary.Warn, r.Summary.Fail) == want {
+			if string(Worst(&r)) == want {
 				return nil
 			}
 		}
@@ -103,13 +103,17 @@ func (b *Bed) WaitReport(ctx context.Context, ns, kind, name, want string) error
 	}
 }
 
-func worstOf(pass, warn, fail int) string {
+// Worst is a Report's overall result as its summary counts it: fail if any result fails, else
+// warn if any warns, else pass if any passes; "" for a nil or empty Report.
+func Worst(r *openreports.Report) openreports.Result {
 	switch {
-	case fail > 0:
+	case r == nil:
+		return ""
+	case r.Summary.Fail > 0:
 		return "fail"
-	case warn > 0:
+	case r.Summary.Warn > 0:
 		return "warn"
-	case pass > 0:
+	case r.Summary.Pass > 0:
 		return "pass"
 	}
 	return ""
@@ -137,13 +141,11 @@ func (b *Bed) StartReverifier(ctx context.Context, opts ReverifierOptions) (*InP
 		return nil, fmt.Errorf("the re-verifier's Deployment has no container")
 	}
 	c := d.Spec.Template.Spec.Containers[0]
-	user := opts.User
-	var groups []string
+	user, groups := opts.User, []string(nil)
 	if user == "" {
-		user = "system:serviceaccount:" + d.Namespace + ":" + d.Spec.Template.Spec.ServiceAccountName
-		groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + d.Namespace}
+		user, groups = serviceAccount(d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 	}
-	kubeconfig, err := b.ControlPlane.UserKubeconfig(user, groups...)
+	local, err := b.localArgs(user, groups)
 	if err != nil {
 		return nil, err
 	}
@@ -151,12 +153,7 @@ func (b *Bed) StartReverifier(ctx context.Context, opts ReverifierOptions) (*InP
 		return nil, fmt.Errorf("the re-verifier's container runs %q, not %s", c.Args, app.ReverifyCommand)
 	}
 	args := expandEnvRefs(c.Args, c.Env, d.Namespace)
-	args = append(args,
-		"--kubeconfig="+kubeconfig,
-		"--allow-private-registries=127.0.0.1,localhost",
-		"--registry-ca-file="+b.tls.CAFile,
-		"--graceful-shutdown-timeout=5s",
-	)
+	args = append(append(args, local...), "--graceful-shutdown-timeout=5s")
 	dir, err := os.MkdirTemp(b.Dir, "reverifier-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the re-verifier directory: %w", err)
