@@ -48,7 +48,7 @@ type install struct {
 	selfManaged   bool // the webhook makes its own certificate (--self-managed-certs)
 	caBundle      bool // clientConfig.caBundle is set (provided mode)
 	secret        string
-	config        bool // a --config file is rendered and mounted
+	config        map[string]any // the --config file rendered and mounted, as JSON; nil: none
 	cloud         installcheck.CloudIdentities
 	// reverifier is what the re-verifier's objects must be; nil: none is rendered.
 	reverifier *installcheck.Reverifier
@@ -126,7 +126,7 @@ var installs = map[string]install{
 			"reverifier": map[string]any{"enabled": true},
 		},
 		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
-		selfManaged: true, secret: "pullguard-webhook-tls", config: true,
+		selfManaged: true, secret: "pullguard-webhook-tls", config: wantConfig,
 		reverifier: &installcheck.Reverifier{Name: "pullguard-reverify", Replicas: 2, MinAvailable: 1, ScanInterval: "1h", SecureMetrics: true},
 	},
 	"cloud identities": {
@@ -144,7 +144,7 @@ var installs = map[string]install{
 			"reverifier": map[string]any{"enabled": true},
 		},
 		prefix: "pullguard", replicas: 2, minAvailable: 1, failurePolicy: admissionregistrationv1.Ignore, mode: "warn",
-		selfManaged: true, secret: "pullguard-webhook-tls", config: true, cloud: installcheck.CloudIdentities{ECR: true, GCP: true, ACR: true},
+		selfManaged: true, secret: "pullguard-webhook-tls", config: wantCloudConfig, cloud: installcheck.CloudIdentities{ECR: true, GCP: true, ACR: true},
 		reverifier: &installcheck.Reverifier{Name: "pullguard-reverify", Replicas: 2, MinAvailable: 1, ScanInterval: "1h", SecureMetrics: true},
 	},
 	"audit, image by digest, extra metadata, monitoring": {
@@ -262,7 +262,7 @@ func TestRenderedObjects(t *testing.T) {
 					installcheck.Key{Kind: "Role", Namespace: ns, Name: certs}, installcheck.Key{Kind: "RoleBinding", Namespace: ns, Name: certs},
 					installcheck.Key{Kind: "ClusterRole", Name: certs}, installcheck.Key{Kind: "ClusterRoleBinding", Name: certs})
 			}
-			if in.config {
+			if in.config != nil {
 				want = append(want, installcheck.Key{Kind: "ConfigMap", Namespace: ns, Name: p + "-config"})
 			}
 			if v, _ := in.values["namespace"].(map[string]any); v["create"] == true {
@@ -321,10 +321,10 @@ func TestWebhookArgs(t *testing.T) {
 			c := installcheck.Container(t, r, in.check())
 			flags := installcheck.Flags(t, c)
 			args := slices.Clone(c.Args)
-			if _, ok := flags["--config"]; ok != in.config {
-				t.Fatalf("--config given = %v, want %v", ok, in.config)
+			if _, ok := flags["--config"]; ok != (in.config != nil) {
+				t.Fatalf("--config given = %v, want %v", ok, in.config != nil)
 			}
-			if in.config {
+			if in.config != nil {
 				cm := installcheck.Get[*corev1.ConfigMap](t, r, "ConfigMap", in.ns(), in.prefix+"-config")
 				file := checkConfigFile(t, cm, in)
 				args[slices.Index(args, "--config="+configPath)] = "--config=" + file
@@ -366,15 +366,10 @@ func checkConfigFile(t *testing.T, cm *corev1.ConfigMap, in install) string {
 	if err := json.Unmarshal(js, &got); err != nil {
 		t.Fatalf("config.yaml: %v", err)
 	}
-	cloud := in.cloud != (installcheck.CloudIdentities{})
-	want := wantConfig
-	if cloud {
-		want = wantCloudConfig
+	if !jsonEqual(got, in.config) {
+		t.Errorf("config.yaml\n%s\nwant the equivalent of %v", data, in.config)
 	}
-	if !jsonEqual(got, want) {
-		t.Errorf("config.yaml\n%s\nwant the equivalent of %v", data, want)
-	}
-	if cloud {
+	if reg, _ := in.values["registry"].(map[string]any); reg["caBundle"] == nil {
 		return writeConfig(t, data)
 	}
 	// The CA bundle is mounted next to the file, where caFile points.

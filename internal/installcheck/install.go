@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 )
 
@@ -76,7 +77,9 @@ func Run(t *testing.T, o Objects, in Install) {
 		"network policy/selects the webhook pods":      checkPolicySelector,
 		"network policy/ingress":                       checkIngress,
 		"network policy/egress":                        checkEgress,
-		"deployment/cloud identity pod label":          checkCloudPodLabel,
+		"deployment/cloud identity pod label": func(t *testing.T, o Objects, in Install) {
+			checkWorkloadIdentityLabel(t, Deployment(t, o, in), in)
+		},
 	} {
 		t.Run(name, func(t *testing.T) { check(t, o, in) })
 	}
@@ -91,5 +94,14 @@ func checkNamespaces(t *testing.T, o Objects, in Install) {
 		if !ClusterScoped[key.Kind] && key.Namespace != in.Namespace {
 			t.Errorf("%s is outside %s", key, in.Namespace)
 		}
+	}
+}
+
+// checkWorkloadIdentityLabel: with ACR's workload identity the pods of d carry
+// azure.workload.identity/use, without which AKS's webhook injects neither the token file nor
+// AZURE_*; without it they do not.
+func checkWorkloadIdentityLabel(t *testing.T, d *appsv1.Deployment, in Install) {
+	if got := d.Spec.Template.Labels["azure.workload.identity/use"] == "true"; got != in.Cloud.ACR {
+		t.Errorf("pod label azure.workload.identity/use=true = %v, want %v", got, in.Cloud.ACR)
 	}
 }

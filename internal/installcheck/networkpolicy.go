@@ -44,14 +44,6 @@ type egressCase struct {
 	want  bool
 }
 
-// checkCloudPodLabel: with ACR's workload identity the pods carry azure.workload.identity/use,
-// without which AKS's webhook injects neither the token file nor AZURE_*; without it they do not.
-func checkCloudPodLabel(t *testing.T, o Objects, in Install) {
-	if got := Deployment(t, o, in).Spec.Template.Labels["azure.workload.identity/use"] == "true"; got != in.Cloud.ACR {
-		t.Errorf("pod label azure.workload.identity/use=true = %v, want %v", got, in.Cloud.ACR)
-	}
-}
-
 // NetworkPolicy returns the policy of the webhook's pods.
 func NetworkPolicy(t testing.TB, o Objects, in Install) *networkingv1.NetworkPolicy {
 	t.Helper()

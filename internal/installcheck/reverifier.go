@@ -63,7 +63,10 @@ func RunReverifier(t *testing.T, o Objects, in Install, rv Reverifier) {
 		"reverifier/pod disruption budget":                  checkReverifierPDB,
 		"reverifier/network policy/ingress is metrics only": checkReverifierIngress,
 		"reverifier/network policy/egress is the webhook's": checkReverifierEgress,
-		"reverifier/cloud identity pod label":               checkReverifierCloudPodLabel,
+		"reverifier/cloud identity pod label": func(t *testing.T, o Objects, in Install, rv Reverifier) {
+			// It checks with the webhook's config, so its pods need the same identity.
+			checkWorkloadIdentityLabel(t, reverifierDeployment(t, o, in, rv), in)
+		},
 	} {
 		t.Run(name, func(t *testing.T) { check(t, o, in, rv) })
 	}
@@ -246,14 +249,6 @@ func checkReverifierEgress(t *testing.T, o Objects, in Install, rv Reverifier) {
 		if got := egressAllows(t, np, ip, tc.port, tc.proto); got != tc.want {
 			t.Errorf("%s: %s %s allowed = %v, want %v", what, tc.proto, netip.AddrPortFrom(ip, uint16(tc.port)), got, tc.want)
 		}
-	}
-}
-
-// checkReverifierCloudPodLabel: the re-verifier checks with the webhook's config, so its pods
-// need the same workload identity label.
-func checkReverifierCloudPodLabel(t *testing.T, o Objects, in Install, rv Reverifier) {
-	if got := reverifierDeployment(t, o, in, rv).Spec.Template.Labels["azure.workload.identity/use"] == "true"; got != in.Cloud.ACR {
-		t.Errorf("pod label azure.workload.identity/use=true = %v, want %v", got, in.Cloud.ACR)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -39,14 +38,10 @@ func NewAWS(t testing.TB, password string) *AWS {
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Server.Close)
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte("projected-sa-token"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]string{
+	setenv(t, map[string]string{
 		"AWS_ENDPOINT_URL_ECR":                   f.Server.URL,
 		"AWS_ENDPOINT_URL_STS":                   f.Server.URL,
-		"AWS_WEB_IDENTITY_TOKEN_FILE":            tokenFile,
+		"AWS_WEB_IDENTITY_TOKEN_FILE":            projectedTokenFile(t, dir),
 		"AWS_ROLE_ARN":                           "arn:aws:iam::123456789012:role/pullguard",
 		"AWS_ROLE_SESSION_NAME":                  "pullguard",
 		"AWS_EC2_METADATA_DISABLED":              "true",
@@ -60,9 +55,7 @@ func NewAWS(t testing.TB, password string) *AWS {
 		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
 		"AWS_ENDPOINT_URL":                       "",
 		"HOME":                                   dir,
-	} {
-		t.Setenv(k, v)
-	}
+	})
 	return f
 }
 
@@ -70,7 +63,7 @@ func (f *AWS) serve(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	if target == "" {
 		_ = r.ParseForm()
-		if r.Form.Get("Action") != "AssumeRoleWithWebIdentity" || r.Form.Get("WebIdentityToken") != "projected-sa-token" {
+		if r.Form.Get("Action") != "AssumeRoleWithWebIdentity" || r.Form.Get("WebIdentityToken") != projectedToken {
 			http.Error(w, "unexpected STS call", http.StatusBadRequest)
 			return
 		}

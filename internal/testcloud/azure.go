@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,7 +36,6 @@ type Azure struct {
 const (
 	azureTenant   = "11111111-1111-1111-1111-111111111111"
 	azureClientID = "22222222-2222-2222-2222-222222222222"
-	azureFedToken = "projected-sa-token"
 )
 
 // NewAzure starts the authority and points this test's workload identity at it (t.Setenv:
@@ -53,22 +50,16 @@ func NewAzure(t testing.TB) *Azure {
 	f.Roots = x509.NewCertPool()
 	f.Roots.AddCert(f.Server.Certificate())
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(azureFedToken), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]string{
+	setenv(t, map[string]string{
 		"AZURE_AUTHORITY_HOST":          f.Server.URL + "/",
 		"AZURE_TENANT_ID":               azureTenant,
 		"AZURE_CLIENT_ID":               azureClientID,
-		"AZURE_FEDERATED_TOKEN_FILE":    tokenFile,
+		"AZURE_FEDERATED_TOKEN_FILE":    projectedTokenFile(t, dir),
 		"AZURE_CLIENT_SECRET":           "",
 		"AZURE_CLIENT_CERTIFICATE_PATH": "",
 		"AZURE_USERNAME":                "",
 		"HOME":                          dir,
-	} {
-		t.Setenv(k, v)
-	}
+	})
 	return f
 }
 
@@ -84,7 +75,7 @@ func (f *Azure) serveAuthority(w http.ResponseWriter, r *http.Request) {
 		})
 	case "/" + azureTenant + "/oauth2/v2.0/token":
 		_ = r.ParseForm()
-		if r.Form.Get("client_assertion") != azureFedToken || r.Form.Get("client_id") != azureClientID ||
+		if r.Form.Get("client_assertion") != projectedToken || r.Form.Get("client_id") != azureClientID ||
 			r.Form.Get("grant_type") != "client_credentials" || !strings.Contains(r.Form.Get("scope"), "https://containerregistry.azure.net/.default") {
 			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 			return

@@ -24,14 +24,15 @@ import (
 type GCP struct {
 	Server *httptest.Server
 	token  string
-	// ExpiresIn is the lifetime in seconds the tokens are handed out with (default 3599).
-	ExpiresIn atomic.Int32
 	// TokenStatus, when set, is the answer to token requests (e.g. 403: the identity refused).
 	TokenStatus atomic.Int32
 	// MetadataCalls and TokenURICalls count the tokens handed out by each.
 	MetadataCalls atomic.Int32
 	TokenURICalls atomic.Int32
 }
+
+// gcpExpiresIn is the lifetime in seconds of the tokens handed out.
+const gcpExpiresIn = 3599
 
 // GCPSource is where application default credentials come from.
 type GCPSource int
@@ -50,7 +51,6 @@ const (
 func NewGCP(t testing.TB, token string, source GCPSource) *GCP {
 	t.Helper()
 	f := &GCP{token: token}
-	f.ExpiresIn.Store(3599)
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Server.Close)
 	dir := t.TempDir()
@@ -62,14 +62,12 @@ func NewGCP(t testing.TB, token string, source GCPSource) *GCP {
 			t.Fatal(err)
 		}
 	}
-	for k, v := range map[string]string{
+	setenv(t, map[string]string{
 		"GCE_METADATA_HOST":              u.Host,
 		"GOOGLE_APPLICATION_CREDENTIALS": creds,
 		"CLOUDSDK_CONFIG":                dir,
 		"HOME":                           dir,
-	} {
-		t.Setenv(k, v)
-	}
+	})
 	return f
 }
 
@@ -79,7 +77,11 @@ func serviceAccountKey(t testing.TB, tokenURI string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: must(x509.MarshalPKCS8PrivateKey(key))})
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	b, err := json.Marshal(map[string]string{
 		"type":           "service_account",
 		"project_id":     "proj",
@@ -91,13 +93,6 @@ func serviceAccountKey(t testing.TB, tokenURI string) []byte {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	return b
-}
-
-func must(b []byte, err error) []byte {
-	if err != nil {
-		panic(err)
 	}
 	return b
 }
@@ -138,7 +133,7 @@ func (f *GCP) writeToken(w http.ResponseWriter) {
 		fmt.Fprint(w, `{"error":"access_denied","error_description":"the service account may not get tokens"}`)
 		return
 	}
-	fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d,"token_type":"Bearer"}`, f.token, f.ExpiresIn.Load())
+	fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d,"token_type":"Bearer"}`, f.token, gcpExpiresIn)
 }
 
 // GuardMetadata points the GCE metadata client at a closed loopback port for the whole test

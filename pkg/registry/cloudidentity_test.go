@@ -102,7 +102,7 @@ func (ce *cloudEnv) proxy() http.Handler {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ce.ca.CertPEM)
 	u, _ := url.Parse("https://" + ce.reg.Addr)
-	return testregistry.Proxy(u, testcloud.LoopbackHTTPClient(&atomic.Int32{}, roots).Transport)
+	return testregistry.Proxy(u, testcloud.LoopbackHTTPClient(ce.refused, roots).Transport)
 }
 
 // serve serves h as host, behind the provider's exchange if it has one.
@@ -204,12 +204,13 @@ func TestCloudPullSecretWins(t *testing.T) {
 	forEachCloud(t, func(t *testing.T, p cloudProvider) {
 		ce := newCloudEnv(t, p, "")
 		secret := dockerSecret("cloudcred", map[string]entry{p.host: {user: p.user, password: "stale"}})
-		v := ce.checker(ce.opts).Check(ctxTimeout(t, 30*time.Second), Request{Image: p.host + "/team/app:v1", Keyring: keyringOf(secret), TrustedCaller: true})
+		c := ce.checker(ce.opts)
+		v := c.Check(ctxTimeout(t, 30*time.Second), Request{Image: p.host + "/team/app:v1", Keyring: keyringOf(secret), TrustedCaller: true})
 		if v.Class == ClassCloudIdentity || v.Outcome == Pullable || !strings.Contains(v.Credential, "cloudcred") {
 			t.Errorf("verdict %s/%s with %s, want the pull secret's own failure", v.Outcome, v.Class, v.Credential)
 		}
 		// A caller without a verified certificate gets the same decision, without the secret's name.
-		u := ce.checker(ce.opts).Check(ctxTimeout(t, 30*time.Second), Request{Image: p.host + "/team/app:v1", Keyring: keyringOf(secret)})
+		u := c.Check(ctxTimeout(t, 30*time.Second), Request{Image: p.host + "/team/app:v1", Keyring: keyringOf(secret)})
 		if u.Outcome != v.Outcome || u.Class != v.Class || strings.Contains(u.Message(), "cloudcred") {
 			t.Errorf("untrusted verdict %s/%s %q, want %s/%s without the secret's name", u.Outcome, u.Class, u.Message(), v.Outcome, v.Class)
 		}

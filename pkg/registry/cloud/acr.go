@@ -111,26 +111,26 @@ func (a *ACR) credential() (*azidentity.WorkloadIdentityCredential, error) {
 func (a *ACR) Fetch(ctx context.Context, host, _ string) (Credential, error) {
 	cred, err := a.credential()
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: a.Name(), Err: err}
+		return Credential{}, err
 	}
 	start := a.now()
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{acrScope}})
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: a.Name(), Err: err}
+		return Credential{}, err
 	}
 	client, err := azcontainerregistry.NewAuthenticationClient("https://"+host, &azcontainerregistry.AuthenticationClientOptions{
 		ClientOptions: azcore.ClientOptions{Transport: a.registry, Retry: acrRetry},
 	})
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: a.Name(), Err: err}
+		return Credential{}, err
 	}
 	resp, err := client.ExchangeAADAccessTokenForACRRefreshToken(ctx, azcontainerregistry.PostContentSchemaGrantTypeAccessToken, host,
 		&azcontainerregistry.AuthenticationClientExchangeAADAccessTokenForACRRefreshTokenOptions{AccessToken: &tok.Token})
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: a.Name(), Err: err}
+		return Credential{}, err
 	}
 	if resp.RefreshToken == nil || *resp.RefreshToken == "" {
-		return Credential{}, &IdentityError{Provider: a.Name(), Err: errors.New("the registry's token exchange returned no refresh token")}
+		return Credential{}, errors.New("the registry's token exchange returned no refresh token")
 	}
 	return Credential{Username: acrUser, Password: *resp.RefreshToken, Expires: jwtExpiry(*resp.RefreshToken, start.Add(acrRefreshLifetime))}, nil
 }

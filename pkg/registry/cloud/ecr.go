@@ -78,16 +78,16 @@ func (e *ECR) Fetch(ctx context.Context, host, _ string) (Credential, error) {
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: e.Name(), Err: err}
+		return Credential{}, err
 	}
 	client, err := api.DefaultClientFactory{}.NewClientWithOptions(ctx, api.Options{Config: cfg})
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: e.Name(), Err: err}
+		return Credential{}, err
 	}
 	start := e.now()
 	auth, err := client.GetCredentialsByRegistryID(ctx, m[1])
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: e.Name(), Err: err}
+		return Credential{}, err
 	}
 	return Credential{Username: auth.Username, Password: auth.Password, Expires: start.Add(ecrTokenLifetime)}, nil
 }

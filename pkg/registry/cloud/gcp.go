@@ -64,15 +64,15 @@ func (g *GCP) Fetch(ctx context.Context, _, _ string) (Credential, error) {
 	start := g.now()
 	ts, err := googauth.DefaultTokenSource(ctx, gcpScope)
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: g.Name(), Err: err}
+		return Credential{}, err
 	}
 	tok, err := ts.Token()
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: g.Name(), Err: err}
+		return Credential{}, err
 	}
 	login, err := google.NewTokenSourceAuthenticator(oauth2.StaticTokenSource(tok)).Authorization()
 	if err != nil {
-		return Credential{}, &IdentityError{Provider: g.Name(), Err: err}
+		return Credential{}, err
 	}
 	expires := tok.Expiry
 	if expires.IsZero() {
