@@ -2,7 +2,6 @@ package cloud
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -126,11 +125,7 @@ func (s *Sources) Lookup(ctx context.Context, registry string) (Credential, Prov
 		return c, nil
 	})
 	if err != nil {
-		var ie *IdentityError
-		if !errors.As(err, &ie) {
-			err = &IdentityError{Provider: p.Name(), Err: err}
-		}
-		return Credential{}, p, true, err
+		return Credential{}, p, true, &IdentityError{Provider: p.Name(), Err: err}
 	}
 	return v.(Credential), p, true, nil
 }
